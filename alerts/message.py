@@ -1,0 +1,57 @@
+"""The one message model every channel renders: what happened, by how much, how sure we are."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Event = Literal["opened", "escalated", "resolved", "test"]
+Severity = Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A notification about one incident event.
+
+    ``key`` is the idempotency key: the same incident event always yields the same key, so a
+    message persisted twice or retried is still shown once. ``facts`` are extra lines in plain
+    language (pacing, decomposition), rendered in order under the headline numbers.
+    """
+
+    key: str
+    event: Event
+    series_id: str
+    rule: str
+    severity: Severity
+    title: str
+    period_start: dt.date
+    period_end: dt.date
+    actual: float
+    expected: float
+    lower: float
+    upper: float
+    deviation_pct: float
+    created_at: dt.datetime
+    facts: tuple[str, ...] = ()
+    link: str | None = None
+    metric: str = "revenue"
+    currency: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (dates as ISO strings)."""
+        data = asdict(self)
+        for name in ("period_start", "period_end", "created_at"):
+            data[name] = data[name].isoformat()
+        data["facts"] = list(self.facts)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Message":
+        """Inverse of :meth:`to_dict`."""
+        values = dict(data)
+        values["period_start"] = dt.date.fromisoformat(values["period_start"])
+        values["period_end"] = dt.date.fromisoformat(values["period_end"])
+        values["created_at"] = dt.datetime.fromisoformat(values["created_at"])
+        values["facts"] = tuple(values.get("facts", ()))
+        return cls(**values)
