@@ -1,0 +1,1 @@
+"""Where numbers come from (sources) and how they become regular series."""
