@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import InputError
+from forecaster.models import PANDAS_FREQ
 
 TOTAL = "total"
-PANDAS_FREQ = {"D": "D", "W": "W-MON", "M": "MS"}
 
 
 def period_starts(days: pd.Series | pd.DatetimeIndex, freq: str) -> pd.DatetimeIndex:

@@ -1,0 +1,160 @@
+"""Accuracy metrics, rolling-origin backtests, model selection and forecasting with a fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from forecaster.errors import ModelError
+from forecaster.models import SEASON_LENGTH, create, validate_series
+
+FALLBACK_MODEL = "naive"
+TOO_SHORT = "history too short for a backtest"
+
+
+def mase(actual: npt.ArrayLike, predicted: npt.ArrayLike, insample: npt.ArrayLike, season_length: int) -> float:
+    """Mean absolute error scaled by the in-sample mean absolute seasonal difference.
+
+    When the seasonal scale is 0 (or the in-sample series is shorter than a season) the mean
+    absolute first difference is used; when that is 0 too the result is nan.
+    """
+    actual, predicted, insample = (np.asarray(a, dtype=float) for a in (actual, predicted, insample))
+    if actual.shape != predicted.shape:
+        raise ValueError(f"actual has shape {actual.shape} but predicted has shape {predicted.shape}")
+    for lag in (season_length, 1):
+        if len(insample) > lag:
+            scale = float(np.mean(np.abs(insample[lag:] - insample[:-lag])))
+            if scale > 0:
+                return float(np.mean(np.abs(actual - predicted))) / scale
+    return float("nan")
+
+
+def coverage(actual: npt.ArrayLike, lo: npt.ArrayLike, hi: npt.ArrayLike) -> float:
+    """Share of ``actual`` values inside ``[lo, hi]`` (nan when empty)."""
+    actual, lo, hi = (np.asarray(a, dtype=float) for a in (actual, lo, hi))
+    if actual.size == 0:
+        return float("nan")
+    return float(np.mean((actual >= lo) & (actual <= hi)))
+
+
+def backtest(
+    y: pd.Series,
+    freq: str,
+    models: Sequence[str],
+    horizon: int,
+    folds: int = 3,
+    levels: Sequence[int] = (80, 95),
+    model_params: dict[str, dict] | None = None,
+) -> pd.DataFrame:
+    """Rolling-origin backtest over the last ``folds`` windows of ``horizon`` periods.
+
+    Each model is fit on everything before a window and forecasts it. One row per (model, fold):
+    model, fold (1 = oldest window), cutoff (last training date), mase, coverage_<level> per level,
+    error (None, or why that model failed on that fold).
+    """
+    values = validate_series(y, freq)
+    if not models:
+        raise ModelError("backtest needs at least one model")
+    if horizon < 1 or folds < 1:
+        raise ModelError(f"backtest needs horizon >= 1 and folds >= 1, got horizon={horizon}, folds={folds}")
+    if len(values) <= folds * horizon:
+        raise ModelError(f"{len(values)} points are too few for {folds} folds of {horizon} periods")
+    model_params = model_params or {}
+    for name in models:
+        # Unknown names and bad parameters are configuration errors: raise them before any fitting.
+        create(name, **model_params.get(name, {}))
+    rows = []
+    for fold in range(1, folds + 1):
+        origin = len(values) - (folds - fold + 1) * horizon
+        train, test = values.iloc[:origin], values.iloc[origin : origin + horizon].to_numpy()
+        for name in models:
+            row: dict[str, Any] = {"model": name, "fold": fold, "cutoff": train.index[-1], "mase": np.nan}
+            row.update({f"coverage_{level}": np.nan for level in levels})
+            row["error"] = None
+            try:
+                frame = create(name, **model_params.get(name, {})).fit(train, freq).predict(horizon, levels)
+            except ModelError as exc:
+                row["error"] = str(exc)
+            else:
+                row["mase"] = mase(test, frame["yhat"], train.to_numpy(), SEASON_LENGTH[freq])
+                for level in levels:
+                    row[f"coverage_{level}"] = coverage(test, frame[f"yhat_lo_{level}"], frame[f"yhat_hi_{level}"])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The model chosen for a series, the mean backtest MASE of each candidate, and why."""
+
+    model: str
+    scores: dict[str, float]
+    reason: str
+
+
+def select_model(
+    y: pd.Series,
+    freq: str,
+    candidates: Sequence[str],
+    horizon: int,
+    folds: int = 3,
+    model_params: dict[str, dict] | None = None,
+) -> Selection:
+    """Pick the candidate with the lowest mean backtest MASE among those that never failed.
+
+    Seasonal naive is chosen when the history cannot hold ``folds`` windows plus one season of
+    training, or when no candidate succeeded on every fold with a finite MASE.
+    """
+    if not candidates:
+        raise ModelError("select_model needs at least one candidate model")
+    if len(validate_series(y, freq)) < folds * horizon + SEASON_LENGTH[freq]:
+        return Selection(FALLBACK_MODEL, {}, TOO_SHORT)
+    results = backtest(y, freq, candidates, horizon, folds, model_params=model_params)
+    scores: dict[str, float] = {}
+    for name in candidates:
+        rows = results[results["model"] == name]
+        failed = rows["error"].notna().any() or rows["mase"].isna().any()
+        scores[name] = float("nan") if failed else float(rows["mase"].mean())
+    eligible = {name: score for name, score in scores.items() if not np.isnan(score)}
+    if not eligible:
+        failures = results["error"].dropna()
+        why = failures.iloc[0] if len(failures) else "MASE undefined (constant history)"
+        return Selection(FALLBACK_MODEL, scores, f"no candidate succeeded on all {folds} folds: {why}")
+    best = min(eligible, key=eligible.__getitem__)
+    others = ", ".join(f"{name} {score:.3f}" for name, score in scores.items() if name != best)
+    reason = f"lowest mean MASE over {folds} folds of {horizon} periods: {best} {scores[best]:.3f}"
+    return Selection(best, scores, f"{reason} (vs {others})" if others else reason)
+
+
+def forecast_series(
+    y: pd.Series,
+    freq: str,
+    horizon: int,
+    levels: Sequence[int] = (80, 95),
+    model: str = "naive",
+    model_params: dict[str, Any] | None = None,
+) -> tuple[pd.DataFrame, str, str | None]:
+    """Fit ``model`` on ``y`` and forecast ``horizon`` periods; return (frame, model used, failure reason).
+
+    When the model fails to fit or forecast, seasonal naive is used instead and the reason is
+    returned. Unknown model names and invalid parameters raise ModelError, as does a series that
+    even seasonal naive cannot use. The frame has a ``model`` column naming the model used.
+    """
+    params = model_params or {}
+    chosen = create(model, **params)
+    used, reason = model, None
+    try:
+        frame = chosen.fit(y, freq).predict(horizon, levels)
+    except ModelError as exc:
+        if model == FALLBACK_MODEL:
+            raise
+        fallback = create(FALLBACK_MODEL, nonnegative=chosen.nonnegative)
+        frame = fallback.fit(y, freq).predict(horizon, levels)
+        used, reason = FALLBACK_MODEL, str(exc)
+    frame.insert(1, "model", used)
+    return frame, used, reason

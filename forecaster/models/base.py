@@ -1,0 +1,117 @@
+"""The Model protocol: validated public ``fit``/``predict`` over private ``_fit``/``_predict`` hooks."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+from forecaster.errors import ModelError
+
+PANDAS_FREQ: dict[str, str] = {"D": "D", "W": "W-MON", "M": "MS"}
+SEASON_LENGTH: dict[str, int] = {"D": 7, "W": 52, "M": 12}
+
+# Errors that numerical libraries (numpy, statsmodels, prophet/cmdstanpy) raise on data they cannot fit.
+NUMERICAL_ERRORS = (ValueError, ArithmeticError, RuntimeError)
+
+
+def validate_series(y: pd.Series, freq: str) -> pd.Series:
+    """Return ``y`` as floats, or raise ModelError saying why it is not a regular series at ``freq``."""
+    if freq not in PANDAS_FREQ:
+        raise ModelError(f"unknown frequency {freq!r}: use one of {', '.join(PANDAS_FREQ)}")
+    if not isinstance(y, pd.Series):
+        raise ModelError(f"expected a pandas Series, got {type(y).__name__}")
+    if y.empty:
+        raise ModelError("the series is empty")
+    if not isinstance(y.index, pd.DatetimeIndex):
+        raise ModelError(f"the series index must be a DatetimeIndex, got {type(y.index).__name__}")
+    if not pd.api.types.is_numeric_dtype(y.dtype) or pd.api.types.is_bool_dtype(y.dtype):
+        raise ModelError(f"the series values must be numeric, got dtype {y.dtype}")
+    values = y.astype(float)
+    bad = ~np.isfinite(values.to_numpy())
+    if bad.any():
+        raise ModelError(
+            f"the series has {int(bad.sum())} missing or infinite value(s), first at {y.index[bad.argmax()].date()}"
+        )
+    offset = to_offset(PANDAS_FREQ[freq])
+    start = y.index[0]
+    if start != start.normalize() or not offset.is_on_offset(start):
+        raise ModelError(
+            f"the series starts at {start}, which is not a period start for freq {freq!r} ({offset.freqstr})"
+        )
+    expected = pd.date_range(start, periods=len(y), freq=offset)
+    mismatch = np.flatnonzero(expected != y.index)
+    if mismatch.size:
+        i = int(mismatch[0])
+        raise ModelError(
+            f"the series index is not regular at freq {freq!r} ({offset.freqstr}): "
+            f"position {i} is {y.index[i]}, expected {expected[i]} (sort it and fill gaps first)"
+        )
+    return values
+
+
+class Model(ABC):
+    """A forecasting model for one regular series of period-start dates."""
+
+    name: str
+
+    def __init__(self, nonnegative: bool = True) -> None:
+        self.nonnegative = nonnegative
+        self._index: pd.DatetimeIndex | None = None
+        self._freq: str | None = None
+
+    def fit(self, y: pd.Series, freq: str) -> Model:
+        """Fit on ``y`` (regular at ``freq``: "D", "W" or "M"); raise ModelError if it cannot."""
+        values = validate_series(y, freq)
+        self._index, self._freq = None, None
+        try:
+            self._fit(values, freq)
+        except NUMERICAL_ERRORS as exc:
+            raise ModelError(f"{self.name}: fitting {len(y)} points at freq {freq!r} failed: {exc}") from exc
+        self._index, self._freq = values.index, freq
+        return self
+
+    def predict(self, horizon: int, levels: Sequence[int] = (80, 95)) -> pd.DataFrame:
+        """Forecast ``horizon`` periods: columns ds, yhat, yhat_lo_<level>, yhat_hi_<level> per level."""
+        if self._index is None or self._freq is None:
+            raise ModelError(f"{self.name}: predict() called before fit()")
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+            raise ModelError(f"{self.name}: horizon must be an integer >= 1, got {horizon!r}")
+        for level in levels:
+            if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 0 < level < 100:
+                raise ModelError(f"{self.name}: interval levels must be integers between 1 and 99, got {level!r}")
+        levels = sorted({int(level) for level in levels})
+        try:
+            raw = self._predict(int(horizon), levels)
+        except NUMERICAL_ERRORS as exc:
+            raise ModelError(f"{self.name}: forecasting {horizon} periods failed: {exc}") from exc
+        return self._finish(raw, int(horizon), levels)
+
+    def _finish(self, raw: pd.DataFrame, horizon: int, levels: list[int]) -> pd.DataFrame:
+        """Add ds, order and nest the intervals, clip at zero when sales cannot be negative."""
+        columns = ["yhat"] + [f"yhat_{side}_{level}" for level in levels for side in ("lo", "hi")]
+        values = raw[columns].to_numpy(dtype=float)
+        if values.shape[0] != horizon or not np.isfinite(values).all():
+            raise ModelError(f"{self.name}: the forecast has missing or infinite values")
+        frame = pd.DataFrame(values, columns=columns)
+        lo, hi = frame["yhat"].copy(), frame["yhat"].copy()
+        for level in levels:
+            lo = np.minimum(lo, frame[f"yhat_lo_{level}"])
+            hi = np.maximum(hi, frame[f"yhat_hi_{level}"])
+            frame[f"yhat_lo_{level}"], frame[f"yhat_hi_{level}"] = lo, hi
+        if self.nonnegative:
+            frame = frame.clip(lower=0.0)
+        ds = pd.date_range(self._index[-1], periods=horizon + 1, freq=PANDAS_FREQ[self._freq])[1:]
+        frame.insert(0, "ds", ds)
+        return frame
+
+    @abstractmethod
+    def _fit(self, y: pd.Series, freq: str) -> None:
+        """Fit on a validated float series."""
+
+    @abstractmethod
+    def _predict(self, horizon: int, levels: list[int]) -> pd.DataFrame:
+        """Return ``horizon`` rows with yhat and yhat_lo_<level>/yhat_hi_<level> for each level."""

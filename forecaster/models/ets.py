@@ -1,0 +1,71 @@
+"""Exponential smoothing (ETS) with additive errors, the form chosen by AICc."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import ModelError
+from forecaster.models.base import SEASON_LENGTH, Model
+
+# The smallest history on which the simplest candidate (level only, 3 parameters) has a finite AICc.
+MIN_OBSERVATIONS = 5
+
+
+class ETS(Model):
+    """statsmodels ``ETSModel`` with additive errors.
+
+    Candidates: no trend or an additive damped trend (an undamped trend extrapolates promotion
+    peaks), each with additive seasonality when the history holds at least two full seasons.
+    Additive errors keep it well defined on series with zeros (closed days).
+    """
+
+    name = "ets"
+
+    def __init__(self, season_length: int | None = None, nonnegative: bool = True) -> None:
+        super().__init__(nonnegative=nonnegative)
+        self.season_length = season_length
+
+    def _fit(self, y: pd.Series, freq: str) -> None:
+        from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+        if len(y) < MIN_OBSERVATIONS:
+            raise ModelError(f"ets: needs at least {MIN_OBSERVATIONS} observations, got {len(y)}")
+        m = self.season_length or SEASON_LENGTH[freq]
+        endog = pd.Series(y.to_numpy())
+        seasonal_options: list[str | None] = [None, "add"] if len(y) >= 2 * m and m > 1 else [None]
+        best, best_aicc = None, np.inf
+        for trend in (None, "add"):
+            for seasonal in seasonal_options:
+                model = ETSModel(
+                    endog,
+                    error="add",
+                    trend=trend,
+                    damped_trend=trend is not None,
+                    seasonal=seasonal,
+                    seasonal_periods=m if seasonal else None,
+                )
+                with warnings.catch_warnings():
+                    # Convergence and overflow warnings are judged below by the criterion and finiteness.
+                    warnings.simplefilter("ignore")
+                    result = model.fit(disp=False)
+                # A perfect fit (a constant series) scores -inf and is rightly the best.
+                if result.aicc < best_aicc:
+                    best, best_aicc = result, result.aicc
+        if best is None:
+            raise ModelError(f"ets: no candidate has a finite AICc on {len(y)} observations")
+        self._result = best
+
+    def _predict(self, horizon: int, levels: list[int]) -> pd.DataFrame:
+        n = self._result.nobs
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prediction = self._result.get_prediction(start=n, end=n + horizon - 1)
+            frame = pd.DataFrame({"yhat": prediction.predicted_mean.to_numpy()})
+            for level in levels:
+                bounds = prediction.summary_frame(alpha=1 - level / 100)
+                frame[f"yhat_lo_{level}"] = bounds["pi_lower"].to_numpy()
+                frame[f"yhat_hi_{level}"] = bounds["pi_upper"].to_numpy()
+        return frame

@@ -1,0 +1,204 @@
+"""Forecasting models on real sales series: the frame contract, accuracy on hold-outs, bad inputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.errors import ModelError
+from forecaster.evaluation import coverage, mase
+from forecaster.models import MODELS, PANDAS_FREQ, SEASON_LENGTH, create
+
+PROJECT = Path(__file__).resolve().parents[1]
+DATA = PROJECT.parent / "shared" / "data"
+LEVELS = (80, 95)
+
+
+@pytest.fixture(scope="module")
+def series() -> dict[str, tuple[pd.Series, str]]:
+    """Real series by name, each with its frequency."""
+    frame = pd.read_csv(DATA / "rossmann" / "train.csv.gz", usecols=["Store", "Date", "Sales"], parse_dates=["Date"])
+    out: dict[str, tuple[pd.Series, str]] = {}
+    for store in (1, 2, 262):
+        sales = frame[frame["Store"] == store].set_index("Date")["Sales"].sort_index()
+        out[f"rossmann_{store}"] = (sales.astype(float).rename_axis("ds"), "D")
+    weekly = out["rossmann_1"][0].resample("W-MON", label="left", closed="left").sum()
+    out["rossmann_1_weekly"] = (weekly.iloc[1:-1], "W")  # full Monday-to-Sunday weeks only
+    retail = pd.read_csv(DATA / "us_retail_monthly" / "example_retail_sales.csv", parse_dates=["ds"])
+    out["us_retail"] = (retail.set_index("ds")["y"].astype(float), "M")
+    lines = pd.read_parquet(DATA / "online_retail" / "online_retail_2010_2011.parquet")
+    revenue = (lines["Quantity"] * lines["UnitPrice"]).groupby(lines["InvoiceDate"].dt.normalize()).sum()
+    out["online_retail"] = (revenue.asfreq("D", fill_value=0.0).rename_axis("ds"), "D")
+    return out
+
+
+def holdout_mase(y: pd.Series, freq: str, model: str, horizon: int, **params) -> float:
+    train, test = y.iloc[:-horizon], y.iloc[-horizon:]
+    frame = create(model, **params).fit(train, freq).predict(horizon)
+    return mase(test, frame["yhat"], train, SEASON_LENGTH[freq])
+
+
+def check_frame(frame: pd.DataFrame, y: pd.Series, freq: str, horizon: int) -> None:
+    """The forecast frame contract every model keeps."""
+    assert list(frame.columns) == ["ds", "yhat", "yhat_lo_80", "yhat_hi_80", "yhat_lo_95", "yhat_hi_95"]
+    assert len(frame) == horizon
+    expected = pd.date_range(y.index[-1], periods=horizon + 1, freq=PANDAS_FREQ[freq])[1:]
+    assert (pd.DatetimeIndex(frame["ds"]) == expected).all()
+    values = frame.drop(columns="ds")
+    assert np.isfinite(values.to_numpy()).all()
+    assert (values >= 0).all().all()
+    assert (frame["yhat_lo_95"] <= frame["yhat_lo_80"]).all()
+    assert (frame["yhat_lo_80"] <= frame["yhat"]).all()
+    assert (frame["yhat"] <= frame["yhat_hi_80"]).all()
+    assert (frame["yhat_hi_80"] <= frame["yhat_hi_95"]).all()
+    width_80 = (frame["yhat_hi_80"] - frame["yhat_lo_80"]).mean()
+    assert (frame["yhat_hi_95"] - frame["yhat_lo_95"]).mean() > width_80 > 0
+
+
+SERIES = ("rossmann_1", "rossmann_2", "rossmann_262", "rossmann_1_weekly", "us_retail", "online_retail")
+CASES = [(model, name) for model in ("naive", "ets") for name in SERIES]
+CASES += [("prophet", "rossmann_262"), ("prophet", "us_retail")]
+
+
+@pytest.mark.parametrize(("model", "name"), CASES)
+def test_forecast_frame_contract_on_real_series(series, model: str, name: str) -> None:
+    y, freq = series[name]
+    horizon = {"D": 42, "W": 13, "M": 12}[freq]
+    check_frame(create(model).fit(y, freq).predict(horizon, LEVELS), y, freq, horizon)
+
+
+def test_importing_models_loads_no_heavy_library() -> None:
+    code = "import sys, forecaster.models; print(sorted({'statsmodels', 'prophet'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_rossmann_holdout_accuracy(series) -> None:
+    scores = {
+        model: [holdout_mase(series[f"rossmann_{store}"][0], "D", model, 42) for store in (1, 2, 262)]
+        for model in ("naive", "ets")
+    }
+    # Measured on the last 42 days: naive 0.475 / 0.660 / 0.552, ets 0.497 / 0.655 / 0.590.
+    assert scores["naive"][0] < 0.55
+    assert scores["ets"][0] < 0.60
+    assert np.mean(scores["ets"]) < 1.15 * np.mean(scores["naive"])
+    # Prophet measured 0.469 on store 1.
+    assert holdout_mase(series["rossmann_1"][0], "D", "prophet", 42) < 0.60
+
+
+def test_monthly_retail_ets_and_prophet_beat_naive(series) -> None:
+    y, _ = series["us_retail"]
+    naive, ets, prophet = (holdout_mase(y, "M", model, 24) for model in ("naive", "ets", "prophet"))
+    # Measured on the last 24 months: naive 1.36, ets 0.58, prophet 0.81.
+    assert ets < 0.75 < 1.2 < naive
+    assert prophet < 1.0
+
+
+def test_closed_sundays_are_forecast_as_closed(series) -> None:
+    y, _ = series["rossmann_1"]
+    for model in ("naive", "ets"):
+        frame = create(model).fit(y.iloc[:-42], "D").predict(42)
+        sunday = frame["ds"].dt.dayofweek == 6
+        assert frame.loc[sunday, "yhat"].mean() < 0.05 * frame.loc[~sunday, "yhat"].mean()
+
+
+def test_intervals_cover_rossmann_holdout(series) -> None:
+    for model in ("naive", "ets"):
+        hits = []
+        for store in (1, 2, 262):
+            y = series[f"rossmann_{store}"][0]
+            frame = create(model).fit(y.iloc[:-42], "D").predict(42)
+            hits.append(coverage(y.iloc[-42:], frame["yhat_lo_95"], frame["yhat_hi_95"]))
+        assert np.mean(hits) >= 0.85
+
+
+def test_prophet_with_german_holidays_forecasts_christmas_closure(series) -> None:
+    y, _ = series["rossmann_1"]
+    train = y[:"2014-12-15"]
+    plain = create("prophet").fit(train, "D").predict(14).set_index("ds")["yhat"]
+    german = create("prophet", holidays_country="DE").fit(train, "D").predict(14).set_index("ds")
+    check_frame(german.reset_index(), train, "D", 14)
+    christmas = pd.Timestamp("2014-12-25")
+    assert german.loc[christmas, "yhat"] < 0.2 * plain.loc[christmas]
+
+
+def test_seasonal_naive_repeats_last_season(series) -> None:
+    y, _ = series["rossmann_2"]
+    frame = create("naive").fit(y, "D").predict(14)
+    np.testing.assert_array_equal(frame["yhat"], np.tile(y.iloc[-7:].to_numpy(), 2))
+
+
+def test_short_history_falls_back_to_last_value_with_widening_interval(series) -> None:
+    y = series["rossmann_262"][0].iloc[:5]
+    frame = create("naive").fit(y, "D").predict(10)
+    assert (frame["yhat"] == y.iloc[-1]).all()
+    width = frame["yhat_hi_80"] - frame["yhat_lo_80"]
+    assert width.iloc[-1] > 2 * width.iloc[0] > 0
+
+
+def test_ets_on_short_history(series) -> None:
+    y = series["rossmann_262"][0]
+    check_frame(create("ets").fit(y.iloc[:10], "D").predict(7), y.iloc[:10], "D", 7)
+    with pytest.raises(ModelError, match="at least 5 observations"):
+        create("ets").fit(y.iloc[:3], "D")
+
+
+def test_nonnegative_false_keeps_negative_bounds(series) -> None:
+    y, _ = series["online_retail"]
+    centred = y - y.mean()
+    assert (create("naive", nonnegative=False).fit(centred, "D").predict(7)["yhat_lo_95"] < 0).any()
+    assert (create("naive").fit(centred, "D").predict(7)["yhat_lo_95"] >= 0).all()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "freq", "message"),
+    [
+        (lambda y: y.iloc[:0], "D", "empty"),
+        (lambda y: y.where(y.index != y.index[3]), "D", "missing or infinite"),
+        (lambda y: y.drop(y.index[5]), "D", "not regular"),
+        (lambda y: y.iloc[::-1], "D", "not regular"),
+        (lambda y: y.reset_index(drop=True), "D", "DatetimeIndex"),
+        (lambda y: y.astype(str), "D", "numeric"),
+        (lambda y: y, "H", "unknown frequency"),
+        (lambda y: y.set_axis(y.index + pd.Timedelta(days=1)).resample("W-TUE").sum(), "W", "period start"),
+    ],
+    ids=["empty", "nan", "gap", "unsorted", "no-dates", "text", "bad-freq", "weekly-not-monday"],
+)
+@pytest.mark.parametrize("model", ["naive", "ets", "prophet"])
+def test_bad_series_raise_model_error(series, model: str, mutate, freq: str, message: str) -> None:
+    y = mutate(series["rossmann_1"][0].iloc[:60])
+    with pytest.raises(ModelError, match=message):
+        create(model).fit(y, freq)
+
+
+def test_bad_predict_arguments(series) -> None:
+    y, _ = series["rossmann_1"]
+    with pytest.raises(ModelError, match="before fit"):
+        create("naive").predict(7)
+    model = create("naive").fit(y, "D")
+    with pytest.raises(ModelError, match="horizon must be an integer >= 1"):
+        model.predict(0)
+    with pytest.raises(ModelError, match="levels"):
+        model.predict(7, levels=(80, 100))
+
+
+def test_create_rejects_unknown_names_and_parameters() -> None:
+    with pytest.raises(ModelError, match="unknown model 'arma'.*ets.*naive.*prophet"):
+        create("arma")
+    with pytest.raises(ModelError, match="invalid parameters for model 'ets'"):
+        create("ets", alpha=0.3)
+    with pytest.raises(ModelError, match="holidays_country 'Germany' is not supported"):
+        create("prophet", holidays_country="Germany")
+    assert {"naive", "ets", "prophet"} <= set(MODELS)
+
+
+def test_library_errors_are_translated(series) -> None:
+    y = series["us_retail"][0].iloc[:1]
+    with pytest.raises(ModelError, match="prophet: fitting 1 points") as info:
+        create("prophet").fit(y, "M")
+    assert isinstance(info.value.__cause__, ValueError)
