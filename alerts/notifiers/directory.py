@@ -1,0 +1,52 @@
+"""Write each message into a folder as text, HTML and JSON: a channel to look at, or to ship elsewhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from alerts.errors import DeliveryError
+from alerts.message import Message
+from alerts.notifiers import safe_key
+from alerts.render import render_email
+
+
+class DirectoryNotifier:
+    """Write ``<key>.txt``, ``<key>.html`` and ``<key>.json`` into ``path``.
+
+    The key is made safe for file names, so sending the same message again overwrites the same
+    three files. Each file is replaced atomically: a reader never sees half a file.
+    """
+
+    def __init__(self, path: Path | str, *, templates: Path | None = None):
+        self.path = Path(path)
+        self._templates = templates
+
+    def send(self, message: Message) -> None:
+        email = render_email(message, self._templates)
+        record = {**message.to_dict(), "subject": email.subject}
+        stem = safe_key(message.key)
+        files = {
+            f"{stem}.txt": email.text + "\n",
+            f"{stem}.html": email.html,
+            f"{stem}.json": json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+        }
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            for name, content in files.items():
+                _write_atomically(self.path / name, content)
+        except OSError as exc:
+            raise DeliveryError(f"directory {self.path}: cannot write {stem}: {exc.strerror or exc}") from exc
+
+
+def _write_atomically(target: Path, content: str) -> None:
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.replace(temp, target)
+    except OSError:
+        os.unlink(temp)
+        raise
