@@ -23,14 +23,20 @@ class IncidentPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    resolve_after: int = Field(2, ge=1, description="Judged periods in a row without firing before an incident resolves.")
+    resolve_after: int = Field(2, ge=1, description="Judged periods in a row with the shortfall gone before an incident resolves.")
     cooldown: int = Field(3, ge=0, description="Periods after a resolution during which the same rule cannot reopen.")
     escalate_margin: float = Field(0.1, gt=0, lt=1, description="Re-notify only when the shortfall grew by this much (0.1 = 10 points).")
 
 
 @dataclass(frozen=True)
 class Incident:
-    """The state of one incident. ``notified_score`` is the shortfall last told to people."""
+    """The state of one incident.
+
+    ``notified_score`` is the shortfall last told to people; ``baseline_from`` is the first
+    period of the evidence that opened it: while the incident is open, the series is judged
+    against forecasts issued before that period, so a model that adapts to the drop cannot
+    declare it over.
+    """
 
     id: str
     series_id: str
@@ -40,6 +46,7 @@ class Incident:
     last_period: dt.date
     severity: Literal["warning", "critical"]
     notified_score: float
+    baseline_from: dt.date
     ok_streak: int = 0
     resolved_period: dt.date | None = None
 
@@ -122,12 +129,16 @@ class IncidentTracker:
             last_period=period,
             severity=finding.severity,
             notified_score=finding.score,
+            baseline_from=finding.evidence.period_start,
         )
         self.store.save(incident)
         return IncidentEvent("opened", incident, finding, period)
 
     def _update_open(self, incident: Incident, period: dt.date, finding: Finding) -> IncidentEvent | None:
         if not finding.firing:
+            if not finding.recovered:
+                self.store.save(replace(incident, last_period=period, ok_streak=0))
+                return None
             streak = incident.ok_streak + 1
             if streak >= self.policy.resolve_after:
                 resolved = replace(incident, status="resolved", last_period=period, ok_streak=streak, resolved_period=period)

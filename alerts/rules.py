@@ -22,12 +22,15 @@ class Finding:
 
     ``evidence`` is the deviation the rule judged (a window or period-to-date aggregate);
     ``score`` is its shortfall ratio, which incidents compare to decide whether things got worse.
-    ``periods`` counts the series periods the evidence covers; ``pacing`` names the pacing
+    ``recovered`` is stricter than not firing: the shortfall is no longer material, so an open
+    incident may count the period towards its resolution. ``periods`` counts the series periods
+    the evidence covers; ``pacing`` names the pacing
     period (week, month, quarter) for period-to-date findings.
     """
 
     rule: str
     firing: bool
+    recovered: bool
     severity: Literal["warning", "critical"]
     evidence: Deviation
     level: int
@@ -82,7 +85,7 @@ class BandRule(_Rule):
         breaches = sum(1 for d in window if d.actual < d.lower(self.level) and self._material(d))
         evidence = aggregate(window)
         firing = breaches >= self.n and self._material(evidence)
-        return Finding(self.name, firing, self._severity(evidence), evidence, self.level, len(window))
+        return Finding(self.name, firing, not self._material(evidence), self._severity(evidence), evidence, self.level, len(window))
 
 
 def period_start(day: dt.date, period: str) -> dt.date:
@@ -123,7 +126,7 @@ class PacingRule(_Rule):
             return None
         evidence = aggregate(to_date)
         firing = evidence.shortfall_ratio >= self.min_shortfall and self._material(evidence)
-        return Finding(self.rule_name, firing, self._severity(evidence), evidence, 80, len(to_date), self.period)
+        return Finding(self.rule_name, firing, not firing, self._severity(evidence), evidence, 80, len(to_date), self.period)
 
 
 Rule = Annotated[Union[BandRule, PacingRule], Field(discriminator="kind")]

@@ -116,7 +116,7 @@ class ForecastSettings(_Frozen):
 
     model: Literal["auto", "naive", "ets", "prophet"] = "auto"
     candidates: list[Literal["naive", "ets", "prophet"]] = ["naive", "ets"]
-    horizon: int = Field(14, ge=1, description="Periods ahead each run forecasts.")
+    horizon: int = Field(28, ge=1, description="Periods ahead each run forecasts (more than the monitor lead).")
     history: int = Field(730, ge=14, description="At most this many recent periods are fitted.")
     backtest_folds: int = Field(3, ge=1)
     reselect_every: int = Field(7, ge=1, description="Periods between model selections for model: auto.")
@@ -130,6 +130,15 @@ class MonitorSettings(_Frozen):
     rules: list[Rule] = Field(default_factory=lambda: [BandRule(kind="band"), PacingRule(kind="pacing")])
     incidents: IncidentPolicy = IncidentPolicy()
     lookback: int = Field(60, ge=1, description="On a first run, judge at most this many past periods.")
+    lead: int | None = Field(
+        None, ge=1,
+        description="Judge each period against the forecast issued at least this many periods before it "
+        "(default 7 for daily series, 1 otherwise), so a model that adapts overnight cannot absorb a drop.",
+    )
+
+    def lead_for(self, freq: str) -> int:
+        """The lead in periods for series of ``freq``."""
+        return self.lead if self.lead is not None else (7 if freq == "D" else 1)
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> "MonitorSettings":
@@ -171,6 +180,9 @@ class Settings(_Frozen):
                 f"series.by names {unknown}, which source.columns.segments does not define "
                 f"(it defines {sorted(defined) or 'none'})"
             )
+        lead = self.monitor.lead_for(self.series.freq)
+        if self.forecast.horizon <= lead:
+            raise ValueError(f"forecast.horizon ({self.forecast.horizon}) must exceed the monitor lead ({lead} periods), or nothing can be judged")
         labels = [c.label for c in self.channels]
         if len(set(labels)) != len(labels):
             raise ValueError("two channels share a name; give each a distinct 'name'")

@@ -1,0 +1,282 @@
+"""One job, four steps: sync orders, forecast each series, judge actuals, deliver alerts.
+
+Every step is idempotent for a given ``as_of``: running the same job twice issues no second
+vintage, judges no period twice and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import pandas as pd
+
+from alerts.compose import compose
+from alerts.deviation import Deviation
+from alerts.incidents import IncidentTracker
+from alerts.notifiers import Notifier
+from alerts.outbox import deliver_due
+from alerts.rules import rule_name
+from forecaster.data.series import TOTAL, last_complete, next_period, period_starts, periods_between, points_from_orders, regular
+from forecaster.data.sources import open_source
+from forecaster.errors import ForecasterError, InputError
+from forecaster.forecasting import choose_model, forecast_one
+from forecaster.settings import Settings
+from forecaster.store import Store
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], dt.datetime]
+LEVELS = (80, 95)
+_CONTEXT = {"band": 0, "week": 7, "month": 31, "quarter": 92}
+
+
+@dataclass
+class RunSummary:
+    """What one run did; ``exit_code`` is 1 when a series or a delivery failed."""
+
+    as_of: dt.datetime
+    run_id: str = ""
+    orders_changed: bool = False
+    series: int = 0
+    forecast: int = 0
+    waiting: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+    delivery_errors: list[str] = field(default_factory=list)
+
+    def count(self, kind: str) -> int:
+        """Incident events of one kind (opened, escalated, resolved) in this run."""
+        return sum(1 for e in self.events if e.kind == kind)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed or self.retrying or self.dead else 0
+
+    def as_dict(self) -> dict:
+        """The summary kept with the run record."""
+        return {
+            "series": self.series, "forecast": self.forecast, "failed": self.failed, "waiting": self.waiting,
+            "opened": self.count("opened"), "escalated": self.count("escalated"), "resolved": self.count("resolved"),
+            "sent": self.sent, "retrying": self.retrying, "dead": self.dead,
+        }
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Engine:
+    """Runs the job of one configuration against one store."""
+
+    def __init__(self, settings: Settings, store: Store, notifiers: Mapping[str, Notifier] | None = None, clock: Clock = _now):
+        self.settings = settings
+        self.store = store
+        self.notifiers = dict(notifiers) if notifiers is not None else {c.label: c.create() for c in settings.channels}
+        self.clock = clock
+        self.freq = settings.series.freq
+
+    def run(self, as_of: dt.datetime | None = None, sync: bool = True, job: str = "run") -> RunSummary:
+        """One scheduled run as of ``as_of`` (now when None)."""
+        as_of = as_of or self.clock()
+        summary = RunSummary(as_of=as_of)
+        summary.run_id = self.store.runs.start(job, as_of, self.clock())
+        status = "failed"
+        try:
+            if sync:
+                summary.orders_changed = self.sync(as_of)
+            end = last_complete(as_of, self.settings.timezone, self.freq, self.settings.monitor.completeness_delay_hours)
+            series = self.watched_series(end)
+            summary.series = len(series)
+            self.forecast(as_of, end, series, summary)
+            self.monitor(end, series, summary)
+            self.deliver(summary)
+            status = "succeeded" if summary.exit_code == 0 else "partial"
+        finally:
+            self.store.runs.finish(summary.run_id, status, summary.as_dict(), self.clock())
+        return summary
+
+    def sync(self, as_of: dt.datetime) -> bool:
+        """Pull changed orders into the store and refresh the points they affect."""
+        config = self.settings.source
+        if config is None:
+            raise InputError("config: no 'source' is configured; add one to load orders")
+        source = open_source(config, self.settings.timezone)
+        batch = source.load(self.store.orders.watermark(source.name), as_of)
+        earliest = self.store.orders.upsert(source.name, batch.orders, batch.watermark, self.clock())
+        if earliest is None:
+            return False
+        series = self.settings.series
+        local_day = pd.Timestamp(earliest).tz_convert(self.settings.timezone).tz_localize(None).normalize()
+        first = period_starts(pd.DatetimeIndex([local_day]), self.freq)[0]
+        orders = self.store.orders.load(source.name, since=(first - pd.Timedelta(days=1)).tz_localize("UTC").to_pydatetime())
+        points = points_from_orders(orders, self.settings.timezone, self.freq, series.by, series.total, series.metric)
+        self.store.orders.replace_points(points, since=first)
+        return True
+
+    def watched_series(self, end: pd.Timestamp) -> list[str]:
+        """The total and the largest segments (by the metric over the last year up to ``end``)."""
+        points = self.store.orders.points(end=end.date())
+        if points.empty:
+            return []
+        ids = sorted(points["unique_id"].unique())
+        top = self.settings.series.top
+        if top is None:
+            return ids
+        recent = points[points["ds"] > end - pd.Timedelta(days=365)]
+        sizes = recent[recent["unique_id"] != TOTAL].groupby("unique_id")["y"].sum().sort_values(ascending=False)
+        keep = set(sizes.index[:top]) | ({TOTAL} & set(ids))
+        return [i for i in ids if i in keep]
+
+    def forecast(self, as_of: dt.datetime, end: pd.Timestamp, series: list[str], summary: RunSummary) -> None:
+        """Issue a vintage for every watched series that has none at ``as_of``."""
+        cfg = self.settings.forecast
+        done = self.store.forecasts.issued(as_of)
+        points = self.store.orders.points(end=end.date(), series=series)
+        params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
+        for series_id, frame in points.groupby("unique_id"):
+            if series_id in done:
+                continue
+            y = regular(frame, self.freq, end).iloc[-cfg.history :]
+            if len(y) < self.settings.series.min_history:
+                summary.waiting.append(series_id)
+                continue
+            try:
+                model = self._model_for(series_id, y, end, params)
+                forecast, note = forecast_one(y, self.freq, cfg.horizon, LEVELS, model, params)
+            except ForecasterError as exc:
+                summary.failed[series_id] = str(exc)
+                log.warning("series %s: %s", series_id, exc)
+                continue
+            if note:
+                summary.notes[series_id] = note
+            self.store.forecasts.add_vintage(series_id, as_of, forecast)
+            summary.forecast += 1
+
+    def _model_for(self, series_id: str, y: pd.Series, end: pd.Timestamp, params: dict) -> str:
+        cfg = self.settings.forecast
+        if cfg.model != "auto":
+            return cfg.model
+        stored = self.store.forecasts.choice(series_id)
+        if stored and periods_between(pd.Timestamp(stored[1]), end, self.freq) < cfg.reselect_every:
+            return stored[0]
+        horizon = min(cfg.horizon, max(1, len(y) // (2 * cfg.backtest_folds)))
+        model, scores, reason = choose_model(y, self.freq, "auto", cfg.candidates, horizon, cfg.backtest_folds, params)
+        self.store.forecasts.save_choice(series_id, model, scores, reason, end.date())
+        return model
+
+    def monitor(self, end: pd.Timestamp, series: list[str], summary: RunSummary) -> None:
+        """Judge every complete period not judged yet, oldest first, and queue the resulting messages."""
+        cfg = self.settings.monitor
+        judged = self.store.monitor_state.all()
+        first_judged = {}
+        for series_id in series:
+            for rule in cfg.rules:
+                last = judged.get((series_id, rule_name(rule)))
+                first_judged[(series_id, rule_name(rule))] = next_period(pd.Timestamp(last), self.freq) if last else end - _periods(cfg.lookback - 1, self.freq)
+        if not first_judged or min(first_judged.values()) > end:
+            return
+        context = max((getattr(r, "m", 0) for r in cfg.rules), default=0)
+        context_days = max(_CONTEXT[getattr(r, "period", "band")] for r in cfg.rules)
+        start = min(first_judged.values()) - _periods(context, self.freq) - pd.Timedelta(days=context_days)
+        judge = _Deviations(self, series, start, end)
+        tracker = IncidentTracker(cfg.incidents, self.store.incidents)
+        since = lambda a, b: periods_between(pd.Timestamp(a), pd.Timestamp(b), self.freq)  # noqa: E731
+        for series_id in series:
+            for rule in cfg.rules:
+                name = rule_name(rule)
+                for period in judge.periods(series_id):
+                    if period < first_judged[(series_id, name)]:
+                        continue
+                    incident = self.store.incidents.current(series_id, name)
+                    baseline = incident.baseline_from if incident is not None and incident.status == "open" else None
+                    history = judge.history(series_id, period, baseline)
+                    finding = rule.evaluate(history) if history and history[-1].period_start == period.date() else None
+                    event = tracker.observe(series_id, name, period.date(), finding, since)
+                    if event is not None:
+                        self._announce(event, summary)
+                    self.store.monitor_state.advance(series_id, name, period.date())
+
+    def _announce(self, event, summary: RunSummary) -> None:
+        """Persist the message for an incident event in the outbox, for every channel."""
+        message = compose(event, subject=self._subject(event.incident.series_id), freq=self.freq, now=self.clock(), currency=self.settings.currency, link=self._link(event))
+        self.store.outbox.enqueue(message, list(self.notifiers), self.clock())
+        summary.events.append(event)
+
+    def _subject(self, series_id: str) -> str:
+        noun = "Sales" if self.settings.series.metric == "revenue" else "Orders"
+        return noun if series_id == TOTAL else f"{noun} in {series_id}"
+
+    def _link(self, event) -> str | None:
+        base = self.settings.dashboard_url
+        return f"{base.rstrip('/')}/incidents/{event.incident.id}" if base else None
+
+    def deliver(self, summary: RunSummary) -> None:
+        """Send every due message; failures stay queued for the next run."""
+        report = deliver_due(self.store.outbox, self.notifiers, self.settings.delivery, self.clock())
+        summary.sent, summary.retrying, summary.dead = report.sent, report.retrying, report.dead
+        summary.delivery_errors = report.errors
+
+
+def _periods(n: int, freq: str) -> pd.DateOffset | pd.Timedelta:
+    return pd.DateOffset(months=n) if freq == "M" else pd.Timedelta(days=n * (1 if freq == "D" else 7))
+
+
+class _Deviations:
+    """Actual vs. expected per period, each against a forecast issued ``lead`` periods before it.
+
+    With a ``baseline`` (the first period of an open incident's evidence), only forecasts issued
+    before it count, so the incident is judged against the plan made before it began; where no
+    such forecast reaches, the usual one is used (a drop that lasts becomes the new normal).
+    """
+
+    def __init__(self, engine: Engine, series: list[str], start: pd.Timestamp, end: pd.Timestamp):
+        self.freq = engine.freq
+        self.timezone = engine.settings.timezone
+        self.lead = engine.settings.monitor.lead_for(self.freq)
+        forecasts = engine.store.forecasts.issued_before(series, start.date(), end.date())
+        forecasts["cutoff"] = self._cutoff(forecasts["ds"])
+        self.forecasts = {k: f.sort_values("issued_at") for k, f in forecasts.groupby("series_id")}
+        points = engine.store.orders.points(end=end.date(), series=series)
+        self.actuals = {k: regular(p, self.freq, end) for k, p in points.groupby("unique_id")}
+        self._cache: dict[tuple[str, dt.date | None], list[Deviation]] = {}
+
+    def _cutoff(self, days: pd.Series) -> pd.Series:
+        """Latest issue time (UTC) a forecast for each period may have: the local start ``lead`` periods earlier."""
+        shifted = pd.Series([d - _periods(self.lead, self.freq) for d in days], index=days.index, dtype="datetime64[ns]")
+        return shifted.dt.tz_localize(self.timezone, ambiguous=False, nonexistent="shift_forward").dt.tz_convert("UTC")
+
+    def periods(self, series_id: str) -> list[pd.Timestamp]:
+        """Periods of the series that have a usable forecast, oldest first."""
+        return [pd.Timestamp(d.period_start) for d in self.history(series_id, None, None)]
+
+    def history(self, series_id: str, until: pd.Timestamp | None, baseline: dt.date | None) -> list[Deviation]:
+        """Deviations up to ``until`` (all when None), against pre-``baseline`` forecasts when given."""
+        key = (series_id, baseline)
+        if key not in self._cache:
+            self._cache[key] = self._build(series_id, baseline)
+        devs = self._cache[key]
+        return devs if until is None else [d for d in devs if pd.Timestamp(d.period_start) <= until]
+
+    def _build(self, series_id: str, baseline: dt.date | None) -> list[Deviation]:
+        forecasts = self.forecasts.get(series_id)
+        actual = self.actuals.get(series_id)
+        if forecasts is None or actual is None:
+            return []
+        eligible = forecasts[forecasts["issued_at"] <= forecasts["cutoff"]]
+        chosen = eligible.groupby("ds").tail(1).set_index("ds")
+        if baseline is not None:
+            anchor = self._cutoff(pd.Series([pd.Timestamp(baseline)])).iloc[0]
+            chosen = eligible[eligible["issued_at"] <= anchor].groupby("ds").tail(1).set_index("ds").combine_first(chosen)
+        devs = []
+        for ds, r in chosen.sort_index().iterrows():
+            if ds in actual.index:
+                last_day = (next_period(ds, self.freq) - pd.Timedelta(days=1)).date()
+                bounds = {80: (r.lo80, r.hi80), 95: (r.lo95, r.hi95)}
+                devs.append(Deviation(series_id, ds.date(), last_day, float(actual[ds]), float(r.yhat), bounds))
+        return devs

@@ -1,0 +1,143 @@
+"""The engine end to end on real orders: sync, forecast, judge, deliver; idempotent and retrying."""
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from alerts.notifiers.memory import MemoryNotifier
+from forecaster.engine import Engine
+from forecaster.replay import SimulatedClock, replay_series, run_times
+from forecaster.settings import parse
+from forecaster.store import Store
+from conftest import DATA
+from servers import HTTPServer, SMTPServer
+
+DROP_FROM = pd.Timestamp("2011-10-10")
+LONDON = "Europe/London"
+
+
+@pytest.fixture(scope="module")
+def orders_with_drop(tmp_path_factory, online_retail_orders):
+    """Real Online Retail orders Jun-Oct 2011; from 10 Oct every order is worth 40% of its real amount."""
+    orders = online_retail_orders.copy()
+    when = pd.to_datetime(orders["ordered_at"])
+    orders = orders[(when >= "2011-05-01") & (when < "2011-10-29")].copy()
+    dropped = pd.to_datetime(orders["ordered_at"]) >= DROP_FROM
+    orders.loc[dropped, "amount"] = (orders.loc[dropped, "amount"] * 0.4).round(2)
+    path = tmp_path_factory.mktemp("orders") / "orders.csv"
+    orders.to_csv(path, index=False)
+    return path
+
+
+def settings_for(orders: Path, store_url: str, channels=None, **series):
+    return parse(
+        {
+            "timezone": LONDON,
+            "currency": "£",
+            "store": {"url": store_url},
+            "source": {
+                "kind": "csv", "path": str(orders),
+                "columns": {"order_id": "order_id", "ordered_at": "ordered_at", "amount": "amount", "status": "status", "segments": {"country": "country"}},
+                "statuses": {"sale": ["completed"], "refund": ["refunded"]},
+            },
+            "series": {"by": [], "total": True, "min_history": 56, **series},
+            "forecast": {"model": "ets"},
+            "monitor": {"rules": [{"kind": "band", "n": 3, "m": 5, "min_rel_delta": 0.1}, {"kind": "pacing", "period": "week", "min_shortfall": 0.2}]},
+            "channels": channels or [{"kind": "console"}],
+            "delivery": {"backoff_seconds": 60},
+        },
+        "test config",
+    )
+
+
+def run_days(engine, clock, first, last):
+    summaries = []
+    for moment in run_times(first, last, "D", LONDON):
+        clock.now = moment
+        summaries.append(engine.run(moment))
+    return summaries
+
+
+def test_drop_opens_one_incident_per_rule_and_reruns_send_nothing_twice(orders_with_drop, store_url):
+    settings = settings_for(orders_with_drop, store_url)
+    store = Store(store_url).create()
+    memory = MemoryNotifier()
+    clock = SimulatedClock(dt.datetime(2011, 10, 1, tzinfo=dt.timezone.utc))
+    engine = Engine(settings, store, notifiers={"memory": memory}, clock=clock)
+    summaries = run_days(engine, clock, dt.date(2011, 10, 3), dt.date(2011, 10, 20))
+    opened = [m for m in memory.sent if m.event == "opened"]
+    assert opened, "a sustained 60% drop must open an incident"
+    assert all(m.period_end >= DROP_FROM.date() for m in opened), "no alert before the drop"
+    assert min(m.created_at for m in opened).date() <= dt.date(2011, 10, 14)
+    assert len({(m.series_id, m.rule) for m in opened}) == len(opened), "one incident per series and rule"
+    assert "below forecast" in opened[0].title and opened[0].deviation_pct < -30
+
+    sent_before = len(memory.sent)
+    again = engine.run(summaries[-1].as_of)
+    assert (again.forecast, again.events, again.sent) == (0, [], 0)
+    assert len(memory.sent) == sent_before
+    assert store.outbox.counts() == {"sent": sent_before}
+    store.close()
+
+
+def test_a_failing_channel_delivers_on_the_retry_exactly_once(orders_with_drop, tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store(url).create()
+    memory = MemoryNotifier()
+    memory.fail_next(1)
+    clock = SimulatedClock(dt.datetime(2011, 10, 1, tzinfo=dt.timezone.utc))
+    engine = Engine(settings_for(orders_with_drop, url), store, notifiers={"memory": memory}, clock=clock)
+    summaries = run_days(engine, clock, dt.date(2011, 10, 3), dt.date(2011, 10, 20))
+    assert sum(s.retrying for s in summaries) == 1
+    assert any(s.exit_code == 1 for s in summaries)
+    keys = [m.key for m in memory.sent]
+    assert len(keys) == len(set(keys)) and store.outbox.counts() == {"sent": len(keys)}
+    store.close()
+
+
+def test_slack_and_email_receive_the_alert(orders_with_drop, tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with HTTPServer() as slack, SMTPServer() as smtp:
+        channels = [
+            {"kind": "slack", "webhook_url": f"{slack.url}/services/T0/B0/secret"},
+            {"kind": "email", "host": "127.0.0.1", "port": smtp.port, "security": "none", "sender": "salescast@shop.test", "recipients": ["owner@shop.test"]},
+        ]
+        settings = settings_for(orders_with_drop, url, channels=channels)
+        store = Store(url).create()
+        clock = SimulatedClock(dt.datetime(2011, 10, 1, tzinfo=dt.timezone.utc))
+        engine = Engine(settings, store, clock=clock)
+        run_days(engine, clock, dt.date(2011, 10, 3), dt.date(2011, 10, 16))
+        store.close()
+        posts = [r.json() for r in slack.requests]
+        mails = smtp.messages
+    assert posts and len(posts) == len(mails)
+    assert any("below forecast" in p["text"] for p in posts)
+    assert all(p["blocks"][0]["type"] == "header" for p in posts)
+    first = mails[0]
+    assert "below forecast" in first["Subject"] and first["To"] == "owner@shop.test"
+    kinds = {part.get_content_type() for part in first.walk()}
+    assert {"text/plain", "text/html"} <= kinds
+
+
+def test_replay_on_a_real_store_opens_on_the_drop_and_resolves_on_recovery():
+    """Rossmann store 262 (open every day): sales cut by 35% for two weeks, then back to normal."""
+    sales = pd.read_csv(DATA / "rossmann/train.csv.gz", dtype={"StateHoliday": str}, usecols=["Store", "Date", "Sales"])
+    store = sales[sales.Store == 262].assign(ds=lambda f: pd.to_datetime(f.Date)).sort_values("ds")
+    store = store[store.ds >= "2014-09-01"]
+    drop = (store.ds >= "2015-06-01") & (store.ds < "2015-06-15")
+    long = pd.DataFrame({"unique_id": "store 262", "ds": store.ds, "y": store.Sales.where(~drop, store.Sales * 0.65)})
+    settings = parse({"timezone": "Europe/Berlin", "series": {"min_history": 56}, "forecast": {"model": "ets"}, "monitor": {"incidents": {"resolve_after": 3}}}, "test config")
+    notifications = replay_series(long, settings, dt.date(2015, 5, 4), dt.date(2015, 7, 1))
+    assert list(notifications.columns) == [
+        "unique_id", "fired_at", "event", "rule", "severity", "period_start", "period_end",
+        "actual", "expected", "lower", "upper", "deviation_pct",
+    ]
+    for rule in ("band", "pacing_week"):
+        events = notifications[notifications.rule == rule]
+        assert events.event.tolist() == ["opened", "resolved"], notifications
+        opened, resolved = events.fired_at.str[:10]
+        assert "2015-06-02" <= opened <= "2015-06-08", "found within a week of the drop"
+        assert "2015-06-15" <= resolved <= "2015-06-26", "resolved after the recovery, not before"
+    assert (notifications.deviation_pct[notifications.event == "opened"] < -20).all()
