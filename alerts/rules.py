@@ -122,8 +122,8 @@ class PacingRule(_Rule):
             return None
         start = period_start(history[-1].period_start, self.period)
         to_date = [d for d in history if d.period_start >= start]
-        if len(to_date) < self.min_elapsed:
-            return None
+        if len(to_date) < self.min_elapsed or to_date[0].period_start != start:
+            return None  # too early, or no forecast for the start of the period: no honest pace
         evidence = aggregate(to_date)
         firing = evidence.shortfall_ratio >= self.min_shortfall and self._material(evidence)
         return Finding(self.rule_name, firing, not firing, self._severity(evidence), evidence, 80, len(to_date), self.period)

@@ -13,7 +13,7 @@ from forecaster.engine import Engine, RunSummary
 from forecaster.replay import SimulatedClock, run_times
 from forecaster.store import Store
 
-DEMO_START = dt.date(2011, 11, 1)
+DEMO_START = dt.date(2011, 10, 24)  # forecasts from here are first judged on Mon 31 Oct
 DEMO_END = dt.date(2011, 12, 9)  # the data ends at noon on 9 Dec: the last full day is the 8th
 
 

@@ -56,6 +56,11 @@ def test_pacing_judges_week_to_date_from_the_minimum_elapsed_days():
     assert finding.pacing == "week" and finding.rule == "pacing_week"
 
 
+def test_pacing_needs_a_forecast_from_the_start_of_the_period():
+    rule = PacingRule(kind="pacing", period="week", min_elapsed=3)
+    assert rule.evaluate(days([50, 50, 50], start=START + DAY)) is None
+
+
 def test_pacing_starts_over_each_week():
     rule = PacingRule(kind="pacing", period="week", min_elapsed=3)
     history = days([50] * 7 + [100, 100, 100])  # a bad week, then three normal days
