@@ -103,3 +103,11 @@ def test_unknown_timezone_and_segment(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read the config file"):
         settings.load(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("example", sorted((settings.Path(__file__).parents[1] / "config" / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_config_examples_are_valid(example, monkeypatch):
+    for name in ("SALESCAST_DB_PASSWORD", "SHOP_DB_PASSWORD", "SMTP_PASSWORD"):
+        monkeypatch.setenv(name, "secret")
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.test/services/T/B/X")
+    assert settings.load(example).channels
