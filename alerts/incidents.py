@@ -35,7 +35,8 @@ class Incident:
     ``notified_score`` is the shortfall last told to people; ``baseline_from`` is the first
     period of the evidence that opened it: while the incident is open, the series is judged
     against forecasts issued before that period, so a model that adapts to the drop cannot
-    declare it over.
+    declare it over. ``notified_event`` and ``notified_period`` name the last announcement, so a
+    period judged again after a crash announces the same event again (under the same key).
     """
 
     id: str
@@ -47,6 +48,8 @@ class Incident:
     severity: Literal["warning", "critical"]
     notified_score: float
     baseline_from: dt.date
+    notified_event: Literal["opened", "escalated", "resolved"] = "opened"
+    notified_period: dt.date | None = None
     ok_streak: int = 0
     resolved_period: dt.date | None = None
 
@@ -113,6 +116,8 @@ class IncidentTracker:
         if finding is None:
             return None
         current = self.store.current(series_id, rule)
+        if current is not None and current.last_period >= period:
+            return self._replayed(current, period, finding)
         if current is not None and current.status == "open":
             return self._update_open(current, period, finding)
         if not finding.firing:
@@ -130,9 +135,17 @@ class IncidentTracker:
             severity=finding.severity,
             notified_score=finding.score,
             baseline_from=finding.evidence.period_start,
+            notified_period=period,
         )
         self.store.save(incident)
         return IncidentEvent("opened", incident, finding, period)
+
+    @staticmethod
+    def _replayed(incident: Incident, period: dt.date, finding: Finding) -> IncidentEvent | None:
+        """The event already decided for ``period`` (judged before a crash), or None."""
+        if incident.notified_period == period:
+            return IncidentEvent(incident.notified_event, incident, finding, period)
+        return None
 
     def _update_open(self, incident: Incident, period: dt.date, finding: Finding) -> IncidentEvent | None:
         if not finding.firing:
@@ -141,7 +154,10 @@ class IncidentTracker:
                 return None
             streak = incident.ok_streak + 1
             if streak >= self.policy.resolve_after:
-                resolved = replace(incident, status="resolved", last_period=period, ok_streak=streak, resolved_period=period)
+                resolved = replace(
+                    incident, status="resolved", last_period=period, ok_streak=streak, resolved_period=period,
+                    notified_event="resolved", notified_period=period,
+                )
                 self.store.save(resolved)
                 return IncidentEvent("resolved", resolved, finding, period)
             self.store.save(replace(incident, last_period=period, ok_streak=streak))
@@ -155,6 +171,8 @@ class IncidentTracker:
                 ok_streak=0,
                 severity=max(finding.severity, incident.severity, key=_RANK.__getitem__),
                 notified_score=finding.score,
+                notified_event="escalated",
+                notified_period=period,
             )
             self.store.save(escalated)
             return IncidentEvent("escalated", escalated, finding, period)

@@ -141,3 +141,33 @@ def test_replay_on_a_real_store_opens_on_the_drop_and_resolves_on_recovery():
         assert "2015-06-02" <= opened <= "2015-06-08", "found within a week of the drop"
         assert "2015-06-15" <= resolved <= "2015-06-26", "resolved after the recovery, not before"
     assert (notifications.deviation_pct[notifications.event == "opened"] < -20).all()
+
+
+def test_a_crash_between_judging_and_queuing_loses_no_alert(orders_with_drop, tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store(url).create()
+    memory = MemoryNotifier()
+    clock = SimulatedClock(dt.datetime(2011, 10, 1, tzinfo=dt.timezone.utc))
+    engine = Engine(settings_for(orders_with_drop, url), store, notifiers={"memory": memory}, clock=clock)
+    enqueue = store.outbox.enqueue
+    lost = []
+
+    def crash_once(message, *args, **kwargs):
+        store.outbox.enqueue = enqueue
+        lost.append(message.key)
+        raise KeyboardInterrupt("process killed after the incident was saved")
+
+    store.outbox.enqueue = crash_once
+    crashed_on = None
+    for moment in run_times(dt.date(2011, 10, 3), dt.date(2011, 10, 20), "D", LONDON):
+        clock.now = moment
+        try:
+            engine.run(moment)
+        except KeyboardInterrupt:
+            crashed_on = moment
+            engine.run(moment)  # the restart
+    assert crashed_on is not None, "the drop must have produced an event"
+    assert lost[0] in [m.key for m in memory.sent], "the interrupted announcement is sent after the restart"
+    assert len({m.key for m in memory.sent}) == len(memory.sent)
+    assert store.outbox.counts() == {"sent": len(memory.sent)}
+    store.close()

@@ -136,3 +136,13 @@ def test_band_on_a_real_store_with_an_injected_drop():
     rule = BandRule(kind="band", n=3, m=5, level=80)
     assert rule.evaluate(history).firing
     assert not rule.evaluate(history[:-10]).firing
+
+
+def test_a_period_judged_again_after_a_crash_announces_the_same_event():
+    rule = BandRule(kind="band", n=2, m=3)
+    history = days([70, 70, 70])
+    tracker = _tracker()
+    first = _observe(tracker, rule, history, 1)
+    again = _observe(tracker, rule, history, 1)  # the message was never queued: judge the period again
+    assert first.kind == again.kind == "opened" and first.key == again.key
+    assert _observe(tracker, rule, history, 2) is None

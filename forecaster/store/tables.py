@@ -94,6 +94,8 @@ incidents = sa.Table(
     sa.Column("severity", sa.String(16), nullable=False),
     sa.Column("notified_score", sa.Float, nullable=False),
     sa.Column("baseline_from", sa.Date, nullable=False),
+    sa.Column("notified_event", sa.String(16), nullable=False),
+    sa.Column("notified_period", sa.Date),
     sa.Column("ok_streak", sa.Integer, nullable=False),
     sa.Column("resolved_period", sa.Date),
     sa.Index("ix_incidents_series_rule", "series_id", "rule", "status"),
