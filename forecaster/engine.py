@@ -108,6 +108,8 @@ class Engine:
             raise InputError("config: no 'source' is configured; add one to load orders")
         source = open_source(config, self.settings.timezone)
         batch = source.load(self.store.orders.watermark(source.name), as_of)
+        if batch.complete and batch.orders.empty:
+            raise InputError(f"source {source.name}: no orders placed up to {as_of:%Y-%m-%d %H:%M %Z}; check the path, table or query")
         earliest = self.store.orders.upsert(source.name, batch.orders, batch.watermark, self.clock())
         if earliest is None:
             return False

@@ -187,3 +187,26 @@ def test_sql_source_from_a_query(tmp_path):
                        columns=OrderColumns(order_id="id", ordered_at="created", amount="total", status="state"), statuses=StatusPolicy(sale=["completed"]))
     orders = open_source(config, "UTC").load(None, None).orders
     assert orders["amount"].tolist() == [5.0]
+
+
+def test_parquet_source_reads_typed_columns(tmp_path):
+    path = tmp_path / "orders.parquet"
+    pd.DataFrame(
+        {"id": [1, 2], "ts": pd.to_datetime(["2024-01-01 10:00", "2024-01-02 11:00"]), "total": [12.5, 7.5], "status": ["completed", "refunded"], "country": ["DE", None]}
+    ).to_parquet(path)
+    config = FileSource(kind="parquet", path=path, columns=COLUMNS)
+    orders = open_source(config, "UTC").load(None, None).orders
+    assert orders["order_id"].tolist() == ["1", "2"] and orders["amount"].tolist() == [12.5, -7.5]
+
+
+def test_an_empty_source_is_a_clear_error(tmp_path):
+    from forecaster.engine import Engine
+    from forecaster.settings import parse
+    from forecaster.store import Store
+
+    path = write_csv(tmp_path, [])
+    settings = parse({"store": {"url": f"sqlite:///{tmp_path / 's.db'}"}, "source": {"kind": "csv", "path": str(path), "columns": COLUMNS.model_dump()}}, "test")
+    store = Store(settings.store.url).create()
+    with pytest.raises(InputError, match="source orders: no orders placed up to"):
+        Engine(settings, store, notifiers={}).run()
+    store.close()
