@@ -56,7 +56,7 @@ def check_config(config: Optional[Path] = ConfigOption) -> None:
     try:
         resolved = settings.load(config)
     except ConfigError as exc:
-        raise _fail(exc)
+        raise _fail(exc) from None
     out.print_json(json.dumps(settings.redacted(resolved), default=str))
     out.print(f"[green]ok:[/] {config or settings.DEFAULT_CONFIG} is valid")
 
@@ -82,9 +82,9 @@ def run(
         finally:
             store.close()
     except (ConfigError, InputError) as exc:
-        raise _fail(exc)
+        raise _fail(exc) from None
     except (StoreError, ForecasterError) as exc:
-        raise _fail(exc, 1)
+        raise _fail(exc, 1) from None
     print_summary([summary])
     raise typer.Exit(summary.exit_code)
 
@@ -127,7 +127,7 @@ def demo(
     try:
         result = run_demo(folder, on_run=progress)
     except ForecasterError as exc:
-        raise _fail(exc, 1)
+        raise _fail(exc, 1) from None
     print_summary(result.runs)
     out.print(f"Messages written to {folder / 'outbox'}; database {folder / 'salescast.db'}.")
     raise typer.Exit(max(r.exit_code for r in result.runs))
@@ -157,7 +157,7 @@ def forecast(
             raise InputError(f"--level: {bad} must be between 0 and 100 (exclusive)")
         long = read_long(input, id_col, date_col, value_col, freq)
     except InputError as exc:
-        raise _fail(exc)
+        raise _fail(exc) from None
     result = forecast_frame(long, horizon, freq=freq, levels=sorted(set(level)), model=model)
     for series_id, reason in result.failures.items():
         err.print(f"series {series_id} skipped: {reason}", highlight=False)
@@ -196,7 +196,7 @@ def replay(
         if last < first:
             raise InputError(f"--end {last} is before --start {first}")
     except (ConfigError, InputError) as exc:
-        raise _fail(exc)
+        raise _fail(exc) from None
     with out.status("replaying…") if output else contextlib.nullcontext():
         notifications = replay_series(long, resolved, first, last)
     _write_csv(notifications, output)

@@ -8,7 +8,6 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings as hsettings, strategies as st
 
-from forecaster.data.orders import normalize
 from forecaster.data.series import last_complete, points_from_orders, read_long, regular
 from forecaster.data.sources import open_source
 from forecaster.errors import InputError
