@@ -4,7 +4,7 @@ The public Python API (what notebooks and scripts import):
 
 - ``load_config(path=None)``: the validated settings (the embedded demo config without a path)
 - ``forecast(long, horizon, freq="D", levels=(80, 95), model="auto")``: forecasts of a long frame
-- ``replay(long, settings, start, end)``: the notifications a policy would have sent
+- ``replay_history(long, settings, start, end)``: the notifications a policy would have sent
 - ``Engine`` and ``Store``: run the scheduled job against a database
 """
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from forecaster.engine import Engine
     from forecaster.store import Store
 
-__all__ = ["load_config", "forecast", "replay", "Engine", "Store"]
+__all__ = ["load_config", "forecast", "replay_history", "Engine", "Store"]
 
 
 def load_config(path=None):
@@ -33,7 +33,7 @@ def forecast(long, horizon: int, freq: str = "D", levels=(80, 95), model: str = 
     return forecast_frame(long, horizon, freq=freq, levels=levels, model=model)
 
 
-def replay(long, settings, start, end):
+def replay_history(long, settings, start, end):
     """Replay the scheduled engine over history (see ``forecaster.replay.replay_series``)."""
     from forecaster.replay import replay_series
 

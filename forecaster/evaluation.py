@@ -88,6 +88,35 @@ def backtest(
     return pd.DataFrame(rows)
 
 
+def absolute_percentage_error(actual: npt.ArrayLike, predicted: npt.ArrayLike) -> np.ndarray:
+    """``|actual - predicted| / |actual|`` per value, in percent; nan where ``actual`` is 0."""
+    actual, predicted = (np.asarray(a, dtype=float) for a in (actual, predicted))
+    if actual.shape != predicted.shape:
+        raise ValueError(f"actual has shape {actual.shape} but predicted has shape {predicted.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(actual != 0, 100.0 * np.abs(actual - predicted) / np.abs(actual), np.nan)
+
+
+def vintage_accuracy(forecasts: pd.DataFrame, actuals: pd.DataFrame) -> pd.DataFrame:
+    """How well each stored forecast vintage matched the actuals that followed it.
+
+    ``forecasts`` holds vintages as ``ForecastRepository.issued_before`` returns them (``series_id,
+    issued_at, ds, yhat, lo80, hi80``); ``actuals`` holds points ``unique_id, ds, y``. Only periods
+    with an actual are scored. One row per (series_id, issued_at), oldest first: ``periods`` scored,
+    ``mape`` (mean absolute percentage error over periods with non-zero sales, nan when none),
+    ``bias_pct`` (total forecast minus total actual, in percent of the actual) and ``coverage_80``.
+    """
+    scored = forecasts.merge(actuals.rename(columns={"unique_id": "series_id"}), on=["series_id", "ds"], how="inner")
+    scored = scored.assign(
+        ape=absolute_percentage_error(scored["y"], scored["yhat"]),
+        inside=(scored["y"] >= scored["lo80"]) & (scored["y"] <= scored["hi80"]),
+    )
+    grouped = scored.groupby(["series_id", "issued_at"], sort=True)
+    out = grouped.agg(periods=("ds", "size"), mape=("ape", "mean"), yhat=("yhat", "sum"), y=("y", "sum"), coverage_80=("inside", "mean"))
+    out["bias_pct"] = np.where(out["y"] != 0, 100.0 * (out["yhat"] - out["y"]) / out["y"].abs(), np.nan)
+    return out.reset_index()[["series_id", "issued_at", "periods", "mape", "bias_pct", "coverage_80"]]
+
+
 @dataclass(frozen=True)
 class Selection:
     """The model chosen for a series, the mean backtest MASE of each candidate, and why."""

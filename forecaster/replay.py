@@ -15,6 +15,8 @@ from forecaster.engine import Engine, RunSummary
 from forecaster.settings import Settings
 from forecaster.store import Store
 
+EVENTS = ["opened", "escalated", "resolved"]
+
 NOTIFICATION_COLUMNS = [
     "unique_id", "fired_at", "event", "rule", "severity", "period_start", "period_end",
     "actual", "expected", "lower", "upper", "deviation_pct",
@@ -81,3 +83,18 @@ def notifications_frame(messages) -> pd.DataFrame:
         for m in messages
     ]
     return pd.DataFrame(rows, columns=NOTIFICATION_COLUMNS)
+
+
+def alert_rate(notifications: pd.DataFrame) -> pd.DataFrame:
+    """Notifications per series and month of sending, one column per event, zeros where none.
+
+    ``notifications`` is a replay's output (see ``replay_series``). The result has columns
+    ``unique_id, month`` (``YYYY-MM`` of ``fired_at``), ``opened, escalated, resolved`` and ``total``,
+    sorted by series and month.
+    """
+    months = notifications["fired_at"].astype(str).str[:7]
+    counts = pd.crosstab([notifications["unique_id"], months.rename("month")], notifications["event"])
+    counts = counts.reindex(columns=EVENTS, fill_value=0).rename_axis(columns=None)
+    counts["total"] = counts.sum(axis=1)
+    out = counts.reset_index().sort_values(["unique_id", "month"], ignore_index=True)
+    return out[["unique_id", "month", *EVENTS, "total"]].astype({e: int for e in [*EVENTS, "total"]})
