@@ -158,6 +158,7 @@ def forecast(
         long = read_long(input, id_col, date_col, value_col, freq)
     except InputError as exc:
         raise _fail(exc) from None
+    _report_partial(long)
     result = forecast_frame(long, horizon, freq=freq, levels=sorted(set(level)), model=model)
     for series_id, reason in result.failures.items():
         err.print(f"series {series_id} skipped: {reason}", highlight=False)
@@ -191,6 +192,7 @@ def replay(
             _check_choice("--freq", freq, ["D", "W", "M"])
             resolved = resolved.model_copy(update={"series": resolved.series.model_copy(update={"freq": freq})})
         long = read_long(input, id_col, date_col, value_col, resolved.series.freq)
+        _report_partial(long)
         first = _date("--start", start)
         last = _date("--end", end) if end else (long["ds"].max() + dt.timedelta(days=1)).date()
         if last < first:
@@ -202,6 +204,11 @@ def replay(
     _write_csv(notifications, output)
     if output:
         out.print(f"{len(notifications)} notifications written to {output}")
+
+
+def _report_partial(long) -> None:
+    for series_id in long.attrs.get("partial_periods", []):
+        err.print(f"series {series_id}: its last period is incomplete in the input and is left out", highlight=False)
 
 
 def _check_choice(option: str, value: str, choices: list[str]) -> None:

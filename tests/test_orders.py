@@ -209,3 +209,13 @@ def test_an_empty_source_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="source orders: no orders placed up to"):
         Engine(settings, store, notifiers={}).run()
     store.close()
+
+
+def test_read_long_leaves_out_an_incomplete_last_week(tmp_path):
+    path = tmp_path / "daily.csv"
+    days = pd.date_range("2024-01-01", "2024-01-17", freq="D")  # Mon 1 .. Wed 17: the third week is partial
+    pd.DataFrame({"unique_id": "a", "ds": days, "y": 1.0}).to_csv(path, index=False)
+    weekly = read_long(path, freq="W")
+    assert weekly["ds"].tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-08")]
+    assert weekly["y"].tolist() == [7.0, 7.0] and weekly.attrs["partial_periods"] == ["a"]
+    assert len(read_long(path, freq="D")) == 17

@@ -81,7 +81,11 @@ def regular(points: pd.DataFrame, freq: str, end: pd.Timestamp, start: pd.Timest
 
 
 def read_long(path: Path, id_col: str = "unique_id", date_col: str = "ds", value_col: str = "y", freq: str = "D") -> pd.DataFrame:
-    """Read a long-format CSV/Parquet file, validate it, and sum it into periods of ``freq``."""
+    """Read a long-format CSV/Parquet file, validate it, and sum it into periods of ``freq``.
+
+    A series whose last week or month is not covered to its end loses that incomplete period;
+    ``frame.attrs["partial_periods"]`` lists those series.
+    """
     from forecaster.data.sources.files import read_table
 
     kind = "parquet" if Path(path).suffix.lower() in {".parquet", ".pq"} else "csv"
@@ -106,5 +110,19 @@ def read_long(path: Path, id_col: str = "unique_id", date_col: str = "ds", value
     if len(dupes):
         shown = ", ".join(f"{line(i)} ({frame.at[i, 'unique_id']} {frame.at[i, 'ds']:%Y-%m-%d})" for i in dupes[:5])
         raise InputError(f"{path}: the same series and date appear more than once: {shown}")
-    frame["ds"] = period_starts(frame["ds"], freq)
-    return frame.groupby(["unique_id", "ds"], as_index=False)["y"].sum()
+    last_day = frame.groupby("unique_id")["ds"].max()
+    starts = period_starts(frame["ds"], freq)
+    finer = (frame["ds"].dt.normalize() != starts).groupby(frame["unique_id"]).any()  # not already at ``freq``
+    frame["ds"] = starts
+    summed = frame.groupby(["unique_id", "ds"], as_index=False)["y"].sum()
+    if freq == "D":
+        return summed
+    # A trailing week or month the input does not cover to its end is incomplete: summing it
+    # as if it were whole would look like a slump, so it is left out (and reported).
+    last_start = summed.groupby("unique_id")["ds"].transform("max")
+    period_end = last_start.map(lambda start: next_period(start, freq) - pd.Timedelta(days=1))
+    ids = summed["unique_id"]
+    partial = (summed["ds"] == last_start) & ids.map(finer) & (period_end > ids.map(last_day).dt.normalize())
+    complete = summed[~partial].reset_index(drop=True)
+    complete.attrs["partial_periods"] = sorted(summed.loc[partial, "unique_id"])
+    return complete
