@@ -1,0 +1,62 @@
+"""The RevOps KPI report: files in, one KPI table out (the `kpis` command and the Python API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from forecaster.data.kpis import opportunity_kpis, order_kpis
+from forecaster.data.opportunities import (
+    OpportunityColumns,
+    Outcomes,
+    file_kind,
+    join_table,
+    read_opportunities,
+    read_products,
+)
+
+
+def kpi_report(
+    opportunities: Path,
+    freq: str = "M",
+    by: str | None = None,
+    window_days: int = 90,
+    columns: OpportunityColumns = OpportunityColumns(),
+    outcomes: Outcomes = Outcomes(),
+    products: Path | None = None,
+    joins: list[Path] | None = None,
+    quotas: Path | None = None,
+    orders: Path | None = None,
+    order_columns: tuple[str, str, str] = ("order_id", "ordered_at", "amount"),
+) -> pd.DataFrame:
+    """KPIs per period (and segment) of an opportunities file, with optional lookups, quotas and orders.
+
+    ``products`` gives list prices for deals without an amount, each of ``joins`` adds columns
+    (e.g. a sales-teams table adds manager and region), ``orders`` adds ``orders`` and ``aov``
+    to the total rows.
+    """
+    from forecaster.data.sources.files import read_table
+
+    prices = read_products(products) if products else None
+    deals = read_opportunities(opportunities, columns, outcomes, prices)
+    for table in joins or []:
+        deals = join_table(deals, table, columns)
+    quota_table = read_table(quotas, file_kind(quotas)) if quotas else None
+    report = opportunity_kpis(deals, freq, by, window_days, quota_table)
+    if orders is not None:
+        report = report.merge(order_kpis(_orders(orders, order_columns), freq).assign(segment="total"), on=["ds", "segment"], how="left")
+    return report.assign(ds=report["ds"].dt.strftime("%Y-%m-%d"))
+
+
+def _orders(path: Path, names: tuple[str, str, str]) -> pd.DataFrame:
+    from forecaster.data.orders import normalize
+    from forecaster.data.sources.files import read_table
+    from forecaster.settings import OrderColumns, StatusPolicy
+
+    kind = file_kind(path)
+    raw = read_table(path, kind)
+    order_id, ordered_at, amount = names
+    status = "status" if "status" in raw.columns else None
+    line = (lambda i: f"line {i + 2}") if kind == "csv" else (lambda i: f"row {i + 1}")
+    return normalize(raw, OrderColumns(order_id=order_id, ordered_at=ordered_at, amount=amount, status=status), StatusPolicy(), "UTC", str(path), line)
