@@ -1,19 +1,23 @@
-"""Typed configuration of the delivery channels; ``create()`` builds the matching notifier."""
+"""Typed configuration of the delivery channels; ``create()`` builds the matching notifier.
+
+Every channel is also its own :class:`alerts.routing.Route`: ``min_severity``, ``series`` and
+``digest`` filter and batch what it receives.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
+
+from alerts.routing import Route
 
 if TYPE_CHECKING:
     from alerts.notifiers import Notifier
 
 
-class _Channel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class _Channel(Route):
     name: str | None = Field(None, description="Name used in logs and delivery records; defaults to the kind.")
 
     @property
@@ -34,7 +38,7 @@ class ConsoleChannel(_Channel):
 
 
 class DirectoryChannel(_Channel):
-    """Write each message as ``<key>.txt``, ``<key>.html`` and ``<key>.json`` into a folder."""
+    """Write each message as ``<key>.txt``, ``<key>.html``, ``<key>.json`` (and ``<key>.png``) into a folder."""
 
     kind: Literal["directory"]
     path: Path = Path("salescast-outbox")
@@ -46,20 +50,43 @@ class DirectoryChannel(_Channel):
 
 
 class SlackChannel(_Channel):
-    """Post to a Slack incoming webhook (Block Kit)."""
+    """Post to Slack: an incoming webhook (``webhook_url``) or a bot token (``token`` + ``channel_id``).
+
+    Only the bot token can upload the chart (``files:write`` scope besides ``chat:write``).
+    """
 
     kind: Literal["slack"]
-    webhook_url: SecretStr
+    webhook_url: SecretStr | None = None
+    token: SecretStr | None = Field(None, description="Bot token (xoxb-...); put it in ${ENV}.")
+    channel_id: str | None = Field(None, description="Channel the bot posts to (C0123...); the bot must be a member.")
+    api_url: str = "https://slack.com/api"
+    chart: bool = True
     timeout_seconds: float = Field(10.0, gt=0)
 
-    def create(self) -> "Notifier":
-        from alerts.notifiers.slack import SlackWebhookNotifier
+    @model_validator(mode="after")
+    def _one_way_in(self) -> "SlackChannel":
+        if (self.webhook_url is None) == (self.token is None):
+            raise ValueError("give exactly one of 'webhook_url' or 'token'")
+        if self.token is not None and not self.channel_id:
+            raise ValueError("a bot 'token' needs the 'channel_id' to post to")
+        return self
 
-        return SlackWebhookNotifier(self.webhook_url.get_secret_value(), timeout=self.timeout_seconds)
+    def create(self) -> "Notifier":
+        from alerts.notifiers.slack import SlackBotNotifier, SlackWebhookNotifier
+
+        if self.webhook_url is not None:
+            return SlackWebhookNotifier(self.webhook_url.get_secret_value(), timeout=self.timeout_seconds)
+        return SlackBotNotifier(
+            self.token.get_secret_value(),  # type: ignore[union-attr]
+            self.channel_id,  # type: ignore[arg-type]
+            api_url=self.api_url,
+            chart=self.chart,
+            timeout=self.timeout_seconds,
+        )
 
 
 class EmailChannel(_Channel):
-    """Send multipart (plain text + HTML) email over SMTP."""
+    """Send multipart email over SMTP: plain text + HTML, the chart inline."""
 
     kind: Literal["email"]
     host: str
@@ -69,6 +96,8 @@ class EmailChannel(_Channel):
     password: SecretStr | None = None
     sender: str
     recipients: list[str] = Field(min_length=1)
+    ca_file: Path | None = Field(None, description="PEM file of the CA to trust for the server's certificate (default: the system's).")
+    chart: bool = True
     timeout_seconds: float = Field(15.0, gt=0)
 
     def create(self) -> "Notifier":
@@ -83,9 +112,25 @@ class EmailChannel(_Channel):
             sender=self.sender,
             recipients=list(self.recipients),
             timeout=self.timeout_seconds,
+            ca_file=self.ca_file,
+            chart=self.chart,
         )
 
 
+class WebhookChannel(_Channel):
+    """POST a signed JSON payload (schema ``salescast.alert/v1``, see docs/webhook.md) to a URL."""
+
+    kind: Literal["webhook"]
+    url: SecretStr
+    secret: SecretStr = Field(description="Shared secret of the HMAC-SHA256 signature; put it in ${ENV}.")
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    def create(self) -> "Notifier":
+        from alerts.notifiers.webhook import WebhookNotifier
+
+        return WebhookNotifier(self.url.get_secret_value(), self.secret.get_secret_value(), timeout=self.timeout_seconds)
+
+
 Channel = Annotated[
-    Union[ConsoleChannel, DirectoryChannel, SlackChannel, EmailChannel], Field(discriminator="kind")
+    Union[ConsoleChannel, DirectoryChannel, SlackChannel, EmailChannel, WebhookChannel], Field(discriminator="kind")
 ]

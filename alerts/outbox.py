@@ -3,6 +3,7 @@
 Delivery is at least once per (message, channel): a send that fails is retried after an
 exponential backoff with jitter (or the channel's ``Retry-After``), and after ``max_attempts``
 failures, or at once on a permanent error, the delivery is dead-lettered for an operator to retry.
+Deliveries of digest channels are held until their digest is due, then sent as one message.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, field, replace
-from typing import Literal, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Literal, Mapping, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.errors import DeliveryError
 from alerts.message import Message
 from alerts.notifiers import Notifier
+
+if TYPE_CHECKING:
+    from alerts.routing import Router
 
 Status = Literal["pending", "sent", "dead"]
 
@@ -57,9 +61,10 @@ class Delivery:
 class Outbox(Protocol):
     """Persistent queue of deliveries."""
 
-    def enqueue(self, message: Message, channels: Sequence[str], now: dt.datetime) -> int:
+    def enqueue(self, message: Message, channels: Sequence[str], now: dt.datetime, hold: Mapping[str, dt.datetime] | None = None) -> int:
         """Persist ``message`` for each channel; a (key, channel) already there is kept as it is.
 
+        A channel in ``hold`` gets its first attempt at that time instead of ``now``.
         Returns how many deliveries were new.
         """
 
@@ -69,6 +74,9 @@ class Outbox(Protocol):
     def record(self, delivery: Delivery) -> None:
         """Store the new state of a delivery after an attempt."""
 
+    def revive(self, ids: Sequence[str] | None, now: dt.datetime) -> int:
+        """Make dead deliveries (those of ``ids``, or all when None) pending and due at ``now``; return how many."""
+
 
 class MemoryOutbox:
     """An :class:`Outbox` in a dict, for replays and tests."""
@@ -76,12 +84,13 @@ class MemoryOutbox:
     def __init__(self) -> None:
         self.deliveries: dict[str, Delivery] = {}
 
-    def enqueue(self, message: Message, channels: Sequence[str], now: dt.datetime) -> int:
+    def enqueue(self, message: Message, channels: Sequence[str], now: dt.datetime, hold: Mapping[str, dt.datetime] | None = None) -> int:
         added = 0
         for channel in channels:
             delivery_id = f"{message.key}@{channel}"
             if delivery_id not in self.deliveries:
-                self.deliveries[delivery_id] = Delivery(delivery_id, message, channel, next_attempt_at=now)
+                due = (hold or {}).get(channel, now)
+                self.deliveries[delivery_id] = Delivery(delivery_id, message, channel, next_attempt_at=due)
                 added += 1
         return added
 
@@ -90,6 +99,12 @@ class MemoryOutbox:
 
     def record(self, delivery: Delivery) -> None:
         self.deliveries[delivery.id] = delivery
+
+    def revive(self, ids: Sequence[str] | None, now: dt.datetime) -> int:
+        dead = [d for d in self.deliveries.values() if d.status == "dead" and (ids is None or d.id in ids)]
+        for delivery in dead:
+            self.deliveries[delivery.id] = replace(delivery, status="pending", attempts=0, next_attempt_at=now)
+        return len(dead)
 
 
 @dataclass
@@ -108,28 +123,69 @@ def deliver_due(
     policy: DeliveryPolicy,
     now: dt.datetime,
     rng: random.Random | None = None,
+    router: "Router | None" = None,
 ) -> DeliveryReport:
-    """Attempt every due delivery once and record the outcome in the outbox."""
+    """Attempt every due delivery once and record the outcome in the outbox.
+
+    The due deliveries of a digest channel (per ``router``) are sent together as one digest.
+    """
     rng = rng or random.Random()
     report = DeliveryReport()
+    digests = router.digests if router else {}
+    held: dict[str, list[Delivery]] = {}
     for delivery in outbox.due(now):
-        notifier = notifiers.get(delivery.channel)
-        attempts = delivery.attempts + 1
-        try:
-            if notifier is None:
-                raise DeliveryError(f"channel {delivery.channel!r} is not configured any more", retryable=False)
-            notifier.send(delivery.message)
-        except DeliveryError as exc:
-            error = f"{delivery.channel}: {exc}"
-            report.errors.append(error)
-            if exc.retryable and attempts < policy.max_attempts:
-                retry_at = policy.next_attempt(attempts, now, exc.retry_after, rng)
-                outbox.record(replace(delivery, attempts=attempts, next_attempt_at=retry_at, last_error=str(exc)))
-                report.retrying += 1
-            else:
-                outbox.record(replace(delivery, status="dead", attempts=attempts, last_error=str(exc)))
-                report.dead += 1
-            continue
-        outbox.record(replace(delivery, status="sent", attempts=attempts, sent_at=now, last_error=None))
-        report.sent += 1
+        if delivery.channel in digests:
+            held.setdefault(delivery.channel, []).append(delivery)
+        else:
+            _attempt(outbox, notifiers.get(delivery.channel), delivery.message, [delivery], policy, now, rng, report)
+    for channel, batch in held.items():
+        digest = router.combine(channel, [d.message for d in batch], now)  # type: ignore[union-attr]
+        _attempt(outbox, notifiers.get(channel), digest, batch, policy, now, rng, report)
     return report
+
+
+def redeliver(
+    outbox: Outbox,
+    ids: Sequence[str] | None,
+    notifiers: Mapping[str, Notifier],
+    policy: DeliveryPolicy,
+    now: dt.datetime,
+    router: "Router | None" = None,
+) -> tuple[int, DeliveryReport]:
+    """Revive dead deliveries (``ids``, or all when None) and run a delivery pass at once."""
+    revived = outbox.revive(ids, now)
+    return revived, deliver_due(outbox, notifiers, policy, now, router=router)
+
+
+def _attempt(
+    outbox: Outbox,
+    notifier: Notifier | None,
+    message: Message,
+    deliveries: Sequence[Delivery],
+    policy: DeliveryPolicy,
+    now: dt.datetime,
+    rng: random.Random,
+    report: DeliveryReport,
+) -> None:
+    """Send ``message`` once on behalf of ``deliveries`` (all to one channel) and record the outcome of each."""
+    channel = deliveries[0].channel
+    attempts = max(d.attempts for d in deliveries) + 1
+    try:
+        if notifier is None:
+            raise DeliveryError(f"channel {channel!r} is not configured any more", retryable=False)
+        notifier.send(message)
+    except DeliveryError as exc:
+        report.errors.append(f"{channel}: {exc}")
+        if exc.retryable and attempts < policy.max_attempts:
+            retry_at = policy.next_attempt(attempts, now, exc.retry_after, rng)
+            changes = dict(attempts=attempts, next_attempt_at=retry_at, last_error=str(exc))
+            report.retrying += len(deliveries)
+        else:
+            changes = dict(status="dead", attempts=attempts, last_error=str(exc))
+            report.dead += len(deliveries)
+        for delivery in deliveries:
+            outbox.record(replace(delivery, **changes))
+        return
+    for delivery in deliveries:
+        outbox.record(replace(delivery, status="sent", attempts=attempts, sent_at=now, last_error=None))
+    report.sent += len(deliveries)

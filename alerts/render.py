@@ -3,7 +3,7 @@
 Text and email come from Jinja2 templates in ``alerts/templates``; a user folder given as
 ``templates`` is searched first, so any of them can be overridden from config. Templates receive
 ``message`` and the figures already formatted (``actual``, ``expected``, ``range``, ``period``,
-``deviation``, ``colour``).
+``deviation``, ``colour``) and ``chart_cid``, the Content-ID of the inline chart (None without one).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import jinja2
 from alerts.errors import DeliveryError
 from alerts.message import Message
 
-# Slack's documented limits for incoming webhooks (Block Kit).
+# Slack's documented limits (Block Kit, incoming webhooks and chat.postMessage).
 MAX_BLOCKS = 50
 MAX_HEADER_TEXT = 150
 MAX_SECTION_TEXT = 3000
@@ -77,18 +77,21 @@ def render_text(message: Message, templates: Path | None = None) -> str:
     return _render("message.txt.j2", message, templates).strip()
 
 
-def render_email(message: Message, templates: Path | None = None) -> EmailContent:
-    """Subject, plain text and HTML (every user-provided string escaped) of an email."""
+def render_email(message: Message, templates: Path | None = None, chart_cid: str | None = None) -> EmailContent:
+    """Subject, plain text and HTML (every user-provided string escaped) of an email.
+
+    With ``chart_cid``, the HTML shows the inline image of that Content-ID (without angle brackets).
+    """
     return EmailContent(
         subject=headline(message),
         text=render_text(message, templates),
-        html=_render("email.html.j2", message, templates),
+        html=_render("email.html.j2", message, templates, chart_cid),
     )
 
 
 def headline(message: Message) -> str:
     """The title on one line, tagged with the severity or event: ``[critical] <title>``, ``[resolved] <title>``."""
-    tag = message.event if message.event in ("resolved", "test") else message.severity
+    tag = message.event if message.event in ("resolved", "test", "digest") else message.severity
     return " ".join(f"[{tag}] {message.title}".split())
 
 
@@ -107,18 +110,19 @@ def render_slack(message: Message) -> dict[str, Any]:
     ]
     if message.event == "test":
         blocks.append(_section("This is a *test message* from salescast: no action is needed."))
-    blocks.append(
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": _clip_mrkdwn(f"*{label}*\n{value}", MAX_FIELD_TEXT)}
-                for label, value in fields
-            ],
-        }
-    )
+    if message.event != "digest":
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": _clip_mrkdwn(f"*{label}*\n{value}", MAX_FIELD_TEXT)}
+                    for label, value in fields
+                ],
+            }
+        )
     if message.facts:
         blocks.append(_section(_clip_mrkdwn("\n".join(f"• {fact}" for fact in message.facts))))
-    status = "resolved" if message.event == "resolved" else message.severity
+    status = message.event if message.event in ("resolved", "digest") else message.severity
     mark = ":white_check_mark:" if message.event == "resolved" else _SLACK_MARKS[message.severity]
     context = [f"{mark} {status}", f"rule {message.rule}", f"series {message.series_id}"]
     blocks.append(
@@ -130,7 +134,9 @@ def render_slack(message: Message) -> dict[str, Any]:
     if message.link and len(message.link) <= MAX_BUTTON_URL:
         button = {"type": "button", "text": {"type": "plain_text", "text": "Open in salescast"}, "url": message.link}
         blocks.append({"type": "actions", "elements": [button]})
-    fallback = f"{headline(message)}: actual {figures['actual']} vs expected {figures['expected']}"
+    fallback = headline(message)
+    if message.event != "digest":
+        fallback += f": actual {figures['actual']} vs expected {figures['expected']}"
     return {"text": _clip_mrkdwn(fallback), "blocks": blocks}
 
 
@@ -176,10 +182,10 @@ def _figures(message: Message) -> dict[str, str | None]:
     }
 
 
-def _render(name: str, message: Message, templates: Path | None) -> str:
+def _render(name: str, message: Message, templates: Path | None, chart_cid: str | None = None) -> str:
     try:
         template = _environment(templates).get_template(name)
-        return template.render(message=message, **_figures(message))
+        return template.render(message=message, chart_cid=chart_cid, **_figures(message))
     except jinja2.TemplateError as exc:
         where = f" (templates {templates})" if templates else ""
         raise TemplateError(f"template {name}{where} cannot be rendered: {exc}") from exc

@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from alerts.chart import render_chart
 from alerts.errors import DeliveryError
 from alerts.message import Message
 from alerts.notifiers import safe_key
@@ -14,7 +15,7 @@ from alerts.render import render_email
 
 
 class DirectoryNotifier:
-    """Write ``<key>.txt``, ``<key>.html`` and ``<key>.json`` into ``path``.
+    """Write ``<key>.txt``, ``<key>.html`` and ``<key>.json`` into ``path``, and ``<key>.png`` with a chart.
 
     The key is made safe for file names, so sending the same message again overwrites the same
     three files. Each file is replaced atomically: a reader never sees half a file.
@@ -28,11 +29,14 @@ class DirectoryNotifier:
         email = render_email(message, self._templates)
         record = {**message.to_dict(), "subject": email.subject}
         stem = safe_key(message.key)
-        files = {
+        files: dict[str, str | bytes] = {
             f"{stem}.txt": email.text + "\n",
             f"{stem}.html": email.html,
             f"{stem}.json": json.dumps(record, indent=2, ensure_ascii=False) + "\n",
         }
+        chart = render_chart(message)
+        if chart:
+            files[f"{stem}.png"] = chart
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             for name, content in files.items():
@@ -41,11 +45,11 @@ class DirectoryNotifier:
             raise DeliveryError(f"directory {self.path}: cannot write {stem}: {exc.strerror or exc}") from exc
 
 
-def _write_atomically(target: Path, content: str) -> None:
+def _write_atomically(target: Path, content: str | bytes) -> None:
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content.encode("utf-8") if isinstance(content, str) else content)
         os.replace(temp, target)
     except OSError:
         os.unlink(temp)

@@ -1,4 +1,4 @@
-"""Send messages as multipart email (plain text + HTML) over SMTP."""
+"""Send messages as multipart email over SMTP: plain text + HTML, with the chart inline by Content-ID."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Literal, Sequence
 
+from alerts.chart import render_chart
 from alerts.errors import DeliveryError
 from alerts.message import Message
 from alerts.notifiers import safe_key
@@ -22,7 +23,8 @@ class EmailNotifier:
     """Deliver each message to every recipient in one SMTP transaction.
 
     The Message-ID is derived from the message key, so a retried message is the same email to
-    the mail clients, which show it once.
+    the mail clients, which show it once. ``ca_file`` names the CA certificates to trust for
+    STARTTLS and SSL instead of the system's.
     """
 
     def __init__(
@@ -37,6 +39,8 @@ class EmailNotifier:
         recipients: Sequence[str],
         timeout: float = 15.0,
         templates: Path | None = None,
+        ca_file: Path | str | None = None,
+        chart: bool = True,
     ):
         if security not in _SECURITY:
             raise ValueError(f"security must be one of {', '.join(_SECURITY)}, not {security!r}")
@@ -49,14 +53,19 @@ class EmailNotifier:
         self.recipients = list(recipients)
         self.timeout = timeout
         self._templates = templates
+        self.ca_file = ca_file
+        self.chart = chart
         self._name = f"SMTP {host}:{port}"
 
     def __repr__(self) -> str:
         return f"EmailNotifier({self._name!r}, sender={self.sender!r}, recipients={self.recipients!r})"
 
     def build(self, message: Message) -> EmailMessage:
-        """The email for ``message``: headers, then text and HTML as ``multipart/alternative``."""
-        content = render_email(message, self._templates)
+        """The email for ``message``: text and HTML as ``multipart/alternative``; with a chart, the
+        HTML becomes ``multipart/related`` holding the PNG its ``<img src="cid:...">`` points at."""
+        chart = render_chart(message) if self.chart else None
+        cid = f"chart.{safe_key(message.key)}@salescast"
+        content = render_email(message, self._templates, chart_cid=cid if chart else None)
         mail = EmailMessage()
         mail["Subject"] = content.subject
         mail["From"] = self.sender
@@ -65,6 +74,9 @@ class EmailNotifier:
         mail["Message-ID"] = f"<{safe_key(message.key)}@salescast>"
         mail.set_content(content.text + "\n")
         mail.add_alternative(content.html, subtype="html")
+        if chart:
+            html = mail.get_payload()[1]
+            html.add_related(chart, "image", "png", cid=f"<{cid}>", disposition="inline", filename="chart.png")
         return mail
 
     def send(self, message: Message) -> None:
@@ -72,7 +84,7 @@ class EmailNotifier:
         try:
             with self._connect() as smtp:
                 if self.security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=self._tls())
                 if self.username:
                     smtp.login(self.username, self._password or "")
                 refused = smtp.send_message(mail, self.sender, self.recipients)
@@ -103,8 +115,11 @@ class EmailNotifier:
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "ssl":
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=ssl.create_default_context())
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._tls())
         return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+
+    def _tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
 
 
 def _transient(code: int) -> bool:

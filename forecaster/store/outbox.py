@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import sqlalchemy as sa
 
@@ -20,8 +20,9 @@ class SqlOutbox:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
 
-    def enqueue(self, message: Message, channels: Sequence[str], now: dt.datetime) -> int:
+    def enqueue(self, message: Message, channels: Sequence[str], now: dt.datetime, hold: Mapping[str, dt.datetime] | None = None) -> int:
         stamp = utc_naive(now)
+        hold = hold or {}
         added = 0
         with self.engine.begin() as conn:
             known = conn.execute(sa.select(messages.c.key).where(messages.c.key == message.key)).first()
@@ -33,7 +34,8 @@ class SqlOutbox:
                     continue
                 conn.execute(
                     deliveries.insert().values(
-                        id=f"{message.key}@{channel}", message_key=message.key, channel=channel, status="pending", attempts=0, next_attempt_at=stamp
+                        id=f"{message.key}@{channel}", message_key=message.key, channel=channel, status="pending", attempts=0,
+                        next_attempt_at=utc_naive(hold[channel]) if channel in hold else stamp,
                     )
                 )
                 added += 1
@@ -61,6 +63,14 @@ class SqlOutbox:
                     sent_at=utc_naive(delivery.sent_at) if delivery.sent_at else None,
                 )
             )
+
+    def revive(self, ids: Sequence[str] | None, now: dt.datetime) -> int:
+        """Make dead deliveries (those of ``ids``, or all when None) pending and due at ``now``; return how many."""
+        query = deliveries.update().where(deliveries.c.status == "dead")
+        if ids is not None:
+            query = query.where(deliveries.c.id.in_(list(ids)))
+        with self.engine.begin() as conn:
+            return conn.execute(query.values(status="pending", attempts=0, next_attempt_at=utc_naive(now))).rowcount
 
     def list(self, status: str | None = None) -> list[Delivery]:
         """Deliveries, oldest first, optionally only those with ``status``."""
