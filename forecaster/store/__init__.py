@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from forecaster.errors import StoreError
-from forecaster.store.tables import metadata
 
 
 def utc_naive(moment: dt.datetime) -> dt.datetime:
@@ -45,6 +44,7 @@ class Store:
         from forecaster.store.orders import OrderRepository
         from forecaster.store.outbox import SqlOutbox
         from forecaster.store.runs import RunRepository
+        from forecaster.store.schedule import JobTicks, Leases
 
         self.orders = OrderRepository(self.engine)
         self.forecasts = ForecastRepository(self.engine)
@@ -52,14 +52,24 @@ class Store:
         self.monitor_state = MonitorState(self.engine)
         self.outbox = SqlOutbox(self.engine)
         self.runs = RunRepository(self.engine)
+        self.leases = Leases(self.engine)
+        self.ticks = JobTicks(self.engine)
 
     def create(self) -> "Store":
-        """Create missing tables."""
+        """Migrate the database to the current schema (creating it when empty)."""
+        from forecaster.store.schema import upgrade
+
         try:
-            metadata.create_all(self.engine)
+            upgrade(self.engine)
         except SQLAlchemyError as exc:
-            raise StoreError(f"store {self.where}: cannot create tables: {exc}") from None
+            raise StoreError(f"store {self.where}: cannot migrate the schema: {exc}") from None
         return self
+
+    def prune(self, retention_days: int, now: dt.datetime) -> dict[str, int]:
+        """Delete forecasts for periods and sent deliveries older than ``retention_days``."""
+        from forecaster.store.retention import prune
+
+        return prune(self.engine, utc_naive(now) - dt.timedelta(days=retention_days))
 
     def close(self) -> None:
         """Release the connection pool."""

@@ -1,4 +1,4 @@
-"""Run bookkeeping: every run has an id, a status and a summary."""
+"""Run bookkeeping: every run has an id, a status and a summary (with per-step timings and counts)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from forecaster.store import utc_naive
+from forecaster.store import utc_aware, utc_naive
 from forecaster.store.tables import runs
 
 
@@ -31,3 +31,18 @@ class RunRepository:
             conn.execute(
                 runs.update().where(runs.c.id == run_id).values(status=status, summary=json.dumps(summary, default=str), finished_at=utc_naive(now))
             )
+
+    def latest(self, job: str | None = None) -> dict | None:
+        """The most recently started run (of ``job`` when given): id, job, as_of, times, status, summary."""
+        query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.id).limit(1)
+        if job is not None:
+            query = query.where(runs.c.job == job)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        record = dict(row)
+        for name in ("as_of", "started_at", "finished_at"):
+            record[name] = utc_aware(record[name])
+        record["summary"] = json.loads(record["summary"]) if record["summary"] else {}
+        return record

@@ -50,6 +50,8 @@ forecasts = sa.Table(
     sa.Column("lo95", sa.Float, nullable=False),
     sa.Column("hi95", sa.Float, nullable=False),
     sa.Index("ix_forecasts_series_ds", "series_id", "ds"),
+    sa.Index("ix_forecasts_ds", "ds"),
+    sa.Index("ix_forecasts_issued_at", "issued_at"),
 )
 
 model_choices = sa.Table(
@@ -72,6 +74,7 @@ runs = sa.Table(
     sa.Column("finished_at", sa.DateTime),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("summary", sa.Text),
+    sa.Index("ix_runs_job_started", "job", "started_at"),
 )
 
 monitor_state = sa.Table(
@@ -121,4 +124,28 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("sent_at", sa.DateTime),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("ix_deliveries_message", "message_key"),
+    sa.Index("ix_deliveries_sent", "status", "sent_at"),
+)
+
+# The service: one leader at a time, and each scheduled tick of a job claimed once.
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
+job_ticks = sa.Table(
+    "job_ticks",
+    metadata,
+    sa.Column("job", sa.String(64), primary_key=True),
+    sa.Column("scheduled_at", sa.DateTime, primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("claimed_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("finished_at", sa.DateTime),
 )

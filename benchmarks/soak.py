@@ -1,0 +1,126 @@
+"""Soak: many scheduled cycles of the real engine over many series; resident memory must stay flat.
+
+Series are resampled from real Rossmann stores (``../shared/data/rossmann/train.csv.gz``): each
+synthetic series is one store's daily sales times a random scale, with multiplicative noise.
+Each cycle is one scheduled run (``Engine.run`` as of the next midnight, on a simulated clock)
+followed by the retention pass, on a SQLite store; ``model: naive`` keeps it fast.
+
+    python3 benchmarks/soak.py --series 10000 --cycles 20
+
+prints one row per cycle (seconds, forecasts, events, RSS in MiB) and appends the table under
+"Soak" in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+
+from forecaster.engine import Engine
+from forecaster.replay import SimulatedClock, run_times
+from forecaster.settings import parse
+from forecaster.store import Store
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rossmann" / "train.csv.gz"
+README = Path(__file__).parent / "README.md"
+FIRST_CYCLE = dt.date(2015, 5, 1)
+
+
+class Discard:
+    """A channel that accepts every message and keeps none (the soak measures the engine, not a list)."""
+
+    def send(self, message) -> None:
+        pass
+
+
+def synthetic_series(n: int, history_days: int, cycles: int, seed: int = 7) -> pd.DataFrame:
+    """``n`` daily series (unique_id, ds, y) covering the history and every cycle."""
+    sales = pd.read_csv(DATA, usecols=["Store", "Date", "Sales"], parse_dates=["Date"])
+    start = pd.Timestamp(FIRST_CYCLE) - pd.Timedelta(days=history_days)
+    wide = sales[(sales.Date >= start) & (sales.Date < pd.Timestamp(FIRST_CYCLE) + pd.Timedelta(days=cycles))].pivot(index="Date", columns="Store", values="Sales").fillna(0.0)
+    rng = np.random.default_rng(seed)
+    stores = rng.choice(wide.columns.to_numpy(), size=n)
+    scale = rng.lognormal(0.0, 0.3, size=n)
+    noise = rng.lognormal(0.0, 0.05, size=(len(wide), n))
+    values = wide[stores].to_numpy() * scale * noise
+    ids = [f"s{i:05d}" for i in range(n)]
+    return pd.DataFrame({"unique_id": np.repeat(ids, len(wide)), "ds": np.tile(wide.index.to_numpy(), n), "y": values.T.ravel().round(2)})
+
+
+def soak(n: int, cycles: int, history_days: int) -> pd.DataFrame:
+    """Run ``cycles`` scheduled runs over ``n`` series; one row of measurements per cycle."""
+    settings = parse(
+        {
+            "timezone": "Europe/Berlin",
+            "series": {"min_history": 28},
+            "forecast": {"model": "naive", "horizon": 14, "history": history_days},
+            "monitor": {"lookback": 7},
+            "store": {"retention_days": 30},
+        },
+        "soak config",
+    )
+    process = psutil.Process()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="salescast-soak-") as tmp:
+        store = Store(f"sqlite:///{Path(tmp) / 'soak.db'}").create()
+        store.orders.replace_points(synthetic_series(n, history_days, cycles))
+        times = run_times(FIRST_CYCLE, FIRST_CYCLE + dt.timedelta(days=cycles - 1), "D", settings.timezone)
+        clock = SimulatedClock(times[0])
+        engine = Engine(settings, store, notifiers={"discard": Discard()}, clock=clock)
+        for cycle, moment in enumerate(times, 1):
+            clock.now = moment
+            started = time.perf_counter()
+            summary = engine.run(moment, sync=False, job="soak")
+            store.prune(settings.store.retention_days, moment)
+            gc.collect()
+            rows.append(
+                {
+                    "cycle": cycle, "as_of": moment.date().isoformat(), "seconds": round(time.perf_counter() - started, 1),
+                    "forecasts": summary.forecast, "events": len(summary.events), "sent": summary.sent,
+                    "rss_mib": round(process.memory_info().rss / 2**20, 1),
+                }
+            )
+            print(" ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
+        store.close()
+    return pd.DataFrame(rows)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=10_000)
+    parser.add_argument("--cycles", type=int, default=20)
+    parser.add_argument("--history-days", type=int, default=90)
+    args = parser.parse_args(argv)
+    table = soak(args.series, args.cycles, args.history_days)
+    growth = table.rss_mib.iloc[-1] - table.rss_mib.iloc[min(2, len(table) - 1)]
+    markdown = _markdown(table)
+    print(markdown)
+    print(f"RSS growth from cycle 3 to the last: {growth:+.1f} MiB")
+    with README.open("a", encoding="utf-8") as handle:
+        if README.stat().st_size == 0:
+            handle.write("# Benchmarks\n")
+        handle.write(
+            f"\n## Soak\n\n`python3 benchmarks/soak.py --series {args.series} --cycles {args.cycles} --history-days {args.history_days}` "
+            f"({dt.date.today()}, model naive, SQLite, retention 30 days): {args.series} series resampled from Rossmann stores, "
+            f"one scheduled run per cycle. RSS growth from cycle 3 to the last: {growth:+.1f} MiB.\n\n{markdown}\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Retention: forget forecasts of long-past periods and deliveries sent long ago."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from forecaster.store.tables import deliveries, forecasts, messages
+
+
+def prune(engine: sa.Engine, cutoff: dt.datetime) -> dict[str, int]:
+    """Delete forecast rows for periods before ``cutoff`` (naive UTC), sent deliveries older than it,
+    and messages left without deliveries; returns rows deleted per table.
+
+    Pending, retrying and dead deliveries are kept whatever their age: they still need a person.
+    """
+    with engine.begin() as conn:
+        removed = {
+            "forecasts": conn.execute(forecasts.delete().where(forecasts.c.ds < cutoff.date())).rowcount,
+            "deliveries": conn.execute(deliveries.delete().where(deliveries.c.status == "sent", deliveries.c.sent_at < cutoff)).rowcount,
+        }
+        orphans = sa.select(messages.c.key).where(
+            messages.c.created_at < cutoff, ~sa.exists().where(deliveries.c.message_key == messages.c.key)
+        )
+        keys = [r.key for r in conn.execute(orphans)]
+        for start in range(0, len(keys), 500):
+            conn.execute(messages.delete().where(messages.c.key.in_(keys[start : start + 500])))
+        removed["messages"] = len(keys)
+    return removed
