@@ -21,6 +21,8 @@ out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: the embedded demo config).", exists=False)
+alerts_app = typer.Typer(help="The outbox: list deliveries, re-send dead letters, test a channel.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
@@ -206,9 +208,129 @@ def replay(
         out.print(f"{len(notifications)} notifications written to {output}")
 
 
+@app.command()
+def kpis(
+    opportunities: Path = typer.Option(..., "--opportunities", help="CSV or Parquet of opportunities (deals)."),
+    orders: Optional[Path] = typer.Option(None, "--orders", help="Orders file (order_id, ordered_at, amount[, status]): adds orders and aov."),
+    freq: str = typer.Option("M", "--freq", help="W, M or Q."),
+    by: Optional[str] = typer.Option(None, "--by", help="Segment column, e.g. sales_agent, product, or a joined column such as regional_office."),
+    window: int = typer.Option(90, "--window", help="Trailing days for the win rate, deal size and cycle of pipeline velocity."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV to write (default: stdout)."),
+    products: Optional[Path] = typer.Option(None, "--products", help="Products table (product, sales_price): list price of deals without an amount."),
+    join: List[Path] = typer.Option([], "--join", help="Lookup table joined on shared columns, e.g. sales_teams.csv (repeatable)."),
+    quotas: Optional[Path] = typer.Option(None, "--quotas", help="Quota table (ds, quota[, segment]): adds quota, attainment, coverage."),
+    id_col: str = typer.Option("opportunity_id", "--id-col"),
+    created_col: str = typer.Option("engage_date", "--created-col"),
+    stage_col: str = typer.Option("deal_stage", "--stage-col"),
+    amount_col: str = typer.Option("close_value", "--amount-col"),
+    owner_col: str = typer.Option("sales_agent", "--owner-col"),
+    close_col: str = typer.Option("close_date", "--close-col"),
+    product_col: str = typer.Option("product", "--product-col", help="Product column ('' for none)."),
+    won_stage: List[str] = typer.Option(["Won", "Closed Won"], "--won-stage", help="Stage value meaning won (repeatable)."),
+    lost_stage: List[str] = typer.Option(["Lost", "Closed Lost"], "--lost-stage", help="Stage value meaning lost (repeatable)."),
+) -> None:
+    """Sales KPIs per period (and segment): win rate, deal size, cycle, open pipeline, velocity, ..."""
+    from forecaster.data.opportunities import OpportunityColumns, Outcomes
+    from forecaster.revops import kpi_report
+
+    try:
+        _check_choice("--freq", freq, ["W", "M", "Q"])
+        columns = OpportunityColumns(id_col, created_col, stage_col, amount_col, owner_col, close_col, product_col or None)
+        report = kpi_report(
+            opportunities, freq, by, window, columns, Outcomes(tuple(won_stage), tuple(lost_stage)),
+            products=products, joins=join, quotas=quotas, orders=orders,
+        )
+    except InputError as exc:
+        raise _fail(exc) from None
+    _write_csv(report, output)
+    if output:
+        out.print(f"{len(report)} rows written to {output}")
+
+
 def _report_partial(long) -> None:
     for series_id in long.attrs.get("partial_periods", []):
         err.print(f"series {series_id}: its last period is incomplete in the input and is left out", highlight=False)
+
+
+@alerts_app.command("list")
+def alerts_list(
+    failed: bool = typer.Option(False, "--failed", help="Only dead letters (deliveries that gave up)."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """List the outbox's deliveries, oldest first."""
+    from forecaster import settings
+    from forecaster.store import Store
+
+    try:
+        store = Store(settings.load(config).store.url).create()
+    except (ConfigError, StoreError) as exc:
+        raise _fail(exc) from None
+    try:
+        deliveries = store.outbox.list("dead" if failed else None)
+    finally:
+        store.close()
+    table = Table(title="dead letters" if failed else "deliveries")
+    for column in ("id", "channel", "status", "attempts", "last error"):
+        table.add_column(column, overflow="fold")
+    for d in deliveries:
+        table.add_row(d.id, d.channel, d.status, str(d.attempts), d.last_error or "")
+    out.print(table)
+
+
+@alerts_app.command("retry")
+def alerts_retry(
+    delivery_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Delivery id, as `alerts list` shows it."),
+    every: bool = typer.Option(False, "--all", help="Re-send every dead letter."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Re-send dead letters now: one by its id, or all of them."""
+    from alerts.outbox import redeliver
+    from forecaster import settings
+    from forecaster.engine import Engine
+    from forecaster.store import Store
+
+    if (delivery_id is None) == (not every):
+        raise _fail(InputError("give a delivery ID or --all (not both)"))
+    try:
+        resolved = settings.load(config)
+        store = Store(resolved.store.url).create()
+    except (ConfigError, StoreError) as exc:
+        raise _fail(exc) from None
+    try:
+        engine = Engine(resolved, store)
+        ids = None if every else [delivery_id]
+        revived, report = redeliver(store.outbox, ids, engine.notifiers, resolved.delivery, engine.clock(), router=engine.router)
+    finally:
+        store.close()
+    if delivery_id is not None and not revived:
+        raise _fail(InputError(f"no dead delivery with id {delivery_id!r} (see `salescast alerts list --failed`)"))
+    out.print(f"revived {revived}; sent {report.sent}, retrying {report.retrying}, dead {report.dead}", highlight=False)
+    for problem in report.errors:
+        err.print(f"delivery failed: {problem}", highlight=False)
+    raise typer.Exit(1 if report.retrying or report.dead else 0)
+
+
+@alerts_app.command("test")
+def alerts_test(
+    channel: str = typer.Option(..., "--channel", help="Name of the channel to check (its `name`, else its kind)."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Send a sample message, with a chart, through one channel to check its setup."""
+    from alerts.compose import sample_message
+    from alerts.errors import DeliveryError
+    from forecaster import settings
+
+    try:
+        resolved = settings.load(config)
+        chosen = {c.label: c for c in resolved.channels}.get(channel)
+        if chosen is None:
+            raise InputError(f"--channel: no channel named {channel!r}; configured: {', '.join(c.label for c in resolved.channels)}")
+        chosen.create().send(sample_message(dt.datetime.now(dt.timezone.utc), resolved.currency))
+    except (ConfigError, InputError) as exc:
+        raise _fail(exc) from None
+    except DeliveryError as exc:
+        raise _fail(exc, 1) from None
+    out.print(f"[green]ok:[/] a test message went out through {channel}")
 
 
 def _check_choice(option: str, value: str, choices: list[str]) -> None:
@@ -228,3 +350,85 @@ def _write_csv(frame, output: Optional[Path]) -> None:
         frame.to_csv(sys.stdout, index=False)
     else:
         frame.to_csv(output, index=False)
+
+
+# --- The service: serve, status, db upgrade ---
+
+db_app = typer.Typer(help="The engine's database: schema migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def serve(
+    config: Optional[Path] = ConfigOption,
+    health_port: Optional[int] = typer.Option(None, "--health-port", help="Answer GET /health on this port (200 ok, 503 failing)."),
+    health_host: str = typer.Option("127.0.0.1", "--health-host", help="Address the health endpoint listens on."),
+    log_format: str = typer.Option("plain", "--log-format", help="plain or json (one object per line)."),
+) -> None:
+    """Run the configured jobs on their schedules until SIGTERM; SIGHUP reloads the config."""
+    from forecaster import settings
+    from forecaster.logs import configure, secrets_of
+    from forecaster.service import Service
+
+    try:
+        _check_choice("--log-format", log_format, ["plain", "json"])
+        resolved = settings.load(config)
+        configure(log_format, logging.INFO, secrets_of(resolved))
+        service = Service(config, resolved)
+    except (ConfigError, InputError) as exc:
+        raise _fail(exc) from None
+    except StoreError as exc:
+        raise _fail(exc, 1) from None
+    raise typer.Exit(service.serve((health_host, health_port) if health_port else None))
+
+
+@app.command()
+def status(config: Optional[Path] = ConfigOption, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show the schedule, last and next run per job, the leader, open incidents and pending deliveries."""
+    from forecaster import settings
+    from forecaster.health import status as service_status
+    from forecaster.store import Store
+
+    try:
+        resolved = settings.load(config)
+        store = Store(resolved.store.url).create()
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    except StoreError as exc:
+        raise _fail(exc, 1) from None
+    try:
+        report = service_status(resolved, store, dt.datetime.now(dt.timezone.utc))
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    table = Table(title=f"jobs (leader: {report['leader'] or 'none'})")
+    for column in ("job", "schedule", "last run", "status", "next run"):
+        table.add_column(column)
+    for job in report["jobs"]:
+        last = job["last_run"] or {}
+        table.add_row(job["name"], f"{job['cron']} ({job['timezone']})", last.get("as_of") or "never", last.get("status", ""), job["next_run"] or "")
+    out.print(table)
+    out.print(f"open incidents: {len(report['open_incidents'])}; pending deliveries: {report['pending_deliveries']}", highlight=False)
+    for incident in report["open_incidents"]:
+        out.print(f"  {incident['series']} / {incident['rule']}: {incident['severity']} since {incident['since']}", highlight=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: Optional[Path] = ConfigOption) -> None:
+    """Migrate the store's database to the current schema (`serve` also does this on start)."""
+    from forecaster import settings
+    from forecaster.store import Store
+    from forecaster.store.schema import revision
+
+    try:
+        store = Store(settings.load(config).store.url).create()
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    except StoreError as exc:
+        raise _fail(exc, 1) from None
+    try:
+        out.print(f"[green]ok:[/] {store.where} is at revision {revision(store.engine)}")
+    finally:
+        store.close()

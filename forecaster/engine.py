@@ -6,10 +6,15 @@ vintage, judges no period twice and sends nothing twice.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
+import signal
+import threading
+import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import pandas as pd
 
@@ -18,11 +23,13 @@ from alerts.deviation import Deviation
 from alerts.incidents import IncidentTracker
 from alerts.notifiers import Notifier
 from alerts.outbox import deliver_due
+from alerts.routing import Router
 from alerts.rules import rule_name
 from forecaster.data.series import TOTAL, last_complete, next_period, period_starts, periods_between, points_from_orders, regular
 from forecaster.data.sources import open_source
 from forecaster.errors import ForecasterError, InputError
 from forecaster.forecasting import choose_model, forecast_one
+from forecaster.logs import bound
 from forecaster.settings import Settings
 from forecaster.store import Store
 
@@ -30,6 +37,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 LEVELS = (80, 95)
 _CONTEXT = {"band": 0, "week": 7, "month": 31, "quarter": 92}
+CHART_PERIODS = 28
 
 
 @dataclass
@@ -49,6 +57,8 @@ class RunSummary:
     retrying: int = 0
     dead: int = 0
     delivery_errors: list[str] = field(default_factory=list)
+    steps: dict[str, dict[str, float]] = field(default_factory=dict)
+    interrupted: bool = False
 
     def count(self, kind: str) -> int:
         """Incident events of one kind (opened, escalated, resolved) in this run."""
@@ -63,7 +73,7 @@ class RunSummary:
         return {
             "series": self.series, "forecast": self.forecast, "failed": self.failed, "waiting": self.waiting,
             "opened": self.count("opened"), "escalated": self.count("escalated"), "resolved": self.count("resolved"),
-            "sent": self.sent, "retrying": self.retrying, "dead": self.dead,
+            "sent": self.sent, "retrying": self.retrying, "dead": self.dead, "steps": self.steps,
         }
 
 
@@ -80,26 +90,57 @@ class Engine:
         self.notifiers = dict(notifiers) if notifiers is not None else {c.label: c.create() for c in settings.channels}
         self.clock = clock
         self.freq = settings.series.freq
+        self.router = Router({c.label: c for c in settings.channels}, settings.timezone)
 
-    def run(self, as_of: dt.datetime | None = None, sync: bool = True, job: str = "run") -> RunSummary:
-        """One scheduled run as of ``as_of`` (now when None)."""
+    def run(self, as_of: dt.datetime | None = None, sync: bool = True, job: str = "run", stop: threading.Event | None = None) -> RunSummary:
+        """One scheduled run as of ``as_of`` (now when None).
+
+        When ``stop`` is set, the run ends after the step in progress (status ``interrupted``);
+        every step is idempotent, so running the same ``as_of`` again completes it.
+        """
         as_of = as_of or self.clock()
         summary = RunSummary(as_of=as_of)
         summary.run_id = self.store.runs.start(job, as_of, self.clock())
         status = "failed"
-        try:
+        with bound(run_id=summary.run_id, job=job):
+            try:
+                status = self._steps(as_of, sync, summary, stop or threading.Event())
+            finally:
+                self.store.runs.finish(summary.run_id, status, summary.as_dict(), self.clock())
+        return summary
+
+    def _steps(self, as_of: dt.datetime, sync: bool, summary: RunSummary, stop: threading.Event) -> str:
+        """Sync, forecast, monitor and deliver, timing each; returns the run's status."""
+        with self._step("sync", summary, lambda: int(summary.orders_changed)):
             if sync:
                 summary.orders_changed = self.sync(as_of)
-            end = last_complete(as_of, self.settings.timezone, self.freq, self.settings.monitor.completeness_delay_hours)
-            series = self.watched_series(end)
-            summary.series = len(series)
-            self.forecast(as_of, end, series, summary)
-            self.monitor(end, series, summary)
-            self.deliver(summary)
-            status = "succeeded" if summary.exit_code == 0 else "partial"
-        finally:
-            self.store.runs.finish(summary.run_id, status, summary.as_dict(), self.clock())
-        return summary
+        _crash_point("after_sync")
+        end = last_complete(as_of, self.settings.timezone, self.freq, self.settings.monitor.completeness_delay_hours)
+        series = self.watched_series(end)
+        summary.series = len(series)
+        steps = [
+            ("forecast", lambda: self.forecast(as_of, end, series, summary), lambda: summary.forecast),
+            ("monitor", lambda: self.monitor(end, series, summary), lambda: len(summary.events)),
+            ("deliver", lambda: self.deliver(summary), lambda: summary.sent),
+        ]
+        for name, step, count in steps:
+            if stop.is_set():
+                summary.interrupted = True
+                log.info("stopping before %s; the next run of this time completes it", name)
+                return "interrupted"
+            if name == "deliver":
+                _crash_point("before_send")
+            with self._step(name, summary, count):
+                step()
+        return "succeeded" if summary.exit_code == 0 else "partial"
+
+    @contextlib.contextmanager
+    def _step(self, name: str, summary: RunSummary, count: Callable[[], int]) -> Iterator[None]:
+        """Record a step's duration and count in the run summary."""
+        started = time.perf_counter()
+        yield
+        summary.steps[name] = {"seconds": round(time.perf_counter() - started, 3), "count": count()}
+        log.info("%s: %s in %.2f s", name, summary.steps[name]["count"], summary.steps[name]["seconds"])
 
     def sync(self, as_of: dt.datetime) -> bool:
         """Pull changed orders into the store and refresh the points they affect."""
@@ -153,12 +194,14 @@ class Engine:
                 forecast, note = forecast_one(y, self.freq, cfg.horizon, LEVELS, model, params)
             except ForecasterError as exc:
                 summary.failed[series_id] = str(exc)
-                log.warning("series %s: %s", series_id, exc)
+                log.warning("series %s: %s", series_id, exc, extra={"series": series_id})
                 continue
             if note:
                 summary.notes[series_id] = note
             self.store.forecasts.add_vintage(series_id, as_of, forecast)
             summary.forecast += 1
+            if summary.forecast == 1:
+                _crash_point("mid_forecast")
 
     def _model_for(self, series_id: str, y: pd.Series, end: pd.Timestamp, params: dict) -> str:
         cfg = self.settings.forecast
@@ -185,7 +228,7 @@ class Engine:
             return
         context = max((getattr(r, "m", 0) for r in cfg.rules), default=0)
         context_days = max(_CONTEXT[getattr(r, "period", "band")] for r in cfg.rules)
-        start = min(first_judged.values()) - _periods(context, self.freq) - pd.Timedelta(days=context_days)
+        start = min(first_judged.values()) - _periods(max(context, CHART_PERIODS), self.freq) - pd.Timedelta(days=context_days)
         judge = _Deviations(self, series, start, end)
         tracker = IncidentTracker(cfg.incidents, self.store.incidents)
         since = lambda a, b: periods_between(pd.Timestamp(a), pd.Timestamp(b), self.freq)  # noqa: E731
@@ -201,13 +244,14 @@ class Engine:
                     finding = rule.evaluate(history) if history and history[-1].period_start == period.date() else None
                     event = tracker.observe(series_id, name, period.date(), finding, since)
                     if event is not None:
-                        self._announce(event, summary)
+                        self._announce(event, history[-CHART_PERIODS:], summary)
                     self.store.monitor_state.advance(series_id, name, period.date())
 
-    def _announce(self, event, summary: RunSummary) -> None:
-        """Persist the message for an incident event in the outbox, for every channel."""
-        message = compose(event, subject=self._subject(event.incident.series_id), freq=self.freq, now=self.clock(), currency=self.settings.currency, link=self._link(event))
-        self.store.outbox.enqueue(message, list(self.notifiers), self.clock())
+    def _announce(self, event, history: list[Deviation], summary: RunSummary) -> None:
+        """Persist the message for an incident event in the outbox, for every channel its route lets through."""
+        message = compose(event, subject=self._subject(event.incident.series_id), freq=self.freq, now=self.clock(), currency=self.settings.currency, link=self._link(event), history=history)
+        plan = self.router.plan(message, list(self.notifiers), self.clock())
+        self.store.outbox.enqueue(message, list(plan), self.clock(), hold=plan)
         summary.events.append(event)
 
     def _subject(self, series_id: str) -> str:
@@ -220,9 +264,15 @@ class Engine:
 
     def deliver(self, summary: RunSummary) -> None:
         """Send every due message; failures stay queued for the next run."""
-        report = deliver_due(self.store.outbox, self.notifiers, self.settings.delivery, self.clock())
+        report = deliver_due(self.store.outbox, self.notifiers, self.settings.delivery, self.clock(), router=self.router)
         summary.sent, summary.retrying, summary.dead = report.sent, report.retrying, report.dead
         summary.delivery_errors = report.errors
+
+
+def _crash_point(name: str) -> None:
+    """Test hook: SALESCAST_CRASH_AT=after_sync|mid_forecast|before_send kills the process there (SIGKILL)."""
+    if os.environ.get("SALESCAST_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _periods(n: int, freq: str) -> pd.DateOffset | pd.Timedelta:

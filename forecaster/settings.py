@@ -60,6 +60,11 @@ class _OrdersSource(_Frozen):
 
     _tz = field_validator("timezone")(lambda cls, v: _check_timezone(v))
 
+    @property
+    def segment_names(self) -> list[str]:
+        """The segment names ``series.by`` may use."""
+        return list(self.columns.segments)
+
 
 class FileSource(_OrdersSource):
     """Orders from a CSV or Parquet file (read whole at each sync; changed orders are updated)."""
@@ -97,7 +102,83 @@ class SqlSource(_OrdersSource):
         return self
 
 
-Source = Annotated[Union[FileSource, SqlSource], Field(discriminator="kind")]
+class HttpPolicy(_Frozen):
+    """Timeouts and retries of a shop API (429, 5xx and connection errors are retried with backoff)."""
+
+    timeout_seconds: float = Field(30.0, gt=0)
+    attempts: int = Field(6, ge=1, description="Tries per request, the first included.")
+    backoff_seconds: float = Field(1.0, ge=0, description="Wait before the first retry; doubled at each next one.")
+    max_wait_seconds: float = Field(120.0, ge=0, description="Longest single wait, also for a server's Retry-After.")
+
+
+class _ShopSource(_Frozen):
+    """A shop whose API or database fixes the order fields, so no column mapping is needed."""
+
+    name: str = "orders"
+    statuses: list[str] = Field(["completed", "processing"], min_length=1, description="Order statuses that count as sales.")
+    segments: list[str] = Field(default_factory=list, description="Segments to split series by, from the kind's fixed set.")
+
+    @property
+    def segment_names(self) -> list[str]:
+        """The segment names ``series.by`` may use."""
+        return list(self.segments)
+
+
+def _local_or_https(url: str) -> str:
+    """Shop credentials travel only over HTTPS (plain HTTP only to this machine)."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
+    if scheme == "https" or (scheme == "http" and host in {"localhost", "127.0.0.1", "::1", "[::1]"}):
+        return url.rstrip("/")
+    raise ValueError(f"use an https:// URL (got {url!r}); credentials are never sent over plain HTTP")
+
+
+class WooCommerceSource(_ShopSource):
+    """Orders from the WooCommerce REST API v3; only orders modified since the last sync are read."""
+
+    kind: Literal["woocommerce"]
+    url: str = Field(description="The shop's base URL, e.g. https://shop.example.com.")
+    consumer_key: SecretStr
+    consumer_secret: SecretStr
+    auth: Literal["basic", "query"] = Field("basic", description="HTTP basic auth, or consumer_key/consumer_secret query parameters for servers that drop the Authorization header.")
+    segments: list[Literal["billing_country", "shipping_country", "currency", "created_via", "payment_method"]] = []
+    page_size: int = Field(100, ge=1, le=100)
+    http: HttpPolicy = HttpPolicy()
+
+    _url = field_validator("url")(lambda cls, v: _local_or_https(v))
+
+
+class WooCommerceDbSource(_ShopSource):
+    """Orders read-only from a WooCommerce MySQL database (HPOS stats table or legacy posts tables)."""
+
+    kind: Literal["woocommerce_db"]
+    url: str = Field(description="SQLAlchemy URL of the shop database (a read-only user); password in ${ENV}.")
+    schema_: Literal["hpos", "legacy"] = Field("hpos", alias="schema", description="hpos: {prefix}wc_order_stats; legacy: {prefix}posts and postmeta.")
+    table_prefix: str = Field("wp_", pattern=r"^[A-Za-z0-9_]*$")
+    segments: list[Literal["billing_country"]] = []
+
+
+class ShopifySource(_ShopSource):
+    """Orders from the Shopify Admin GraphQL API; only orders updated since the last sync are read."""
+
+    kind: Literal["shopify"]
+    shop: str = Field(description="The shop's admin URL, e.g. https://my-shop.myshopify.com.")
+    access_token: SecretStr
+    api_version: str = Field("2024-10", pattern=r"^\d{4}-\d{2}$")
+    statuses: list[str] = Field(
+        ["paid", "partially_paid", "partially_refunded", "refunded"], min_length=1,
+        description="Financial statuses (displayFinancialStatus, any case) that count as sales; cancelled orders never do.",
+    )
+    segments: list[Literal["billing_country", "shipping_country", "currency"]] = []
+    page_size: int = Field(100, ge=1, le=250)
+    http: HttpPolicy = HttpPolicy()
+
+    _shop = field_validator("shop")(lambda cls, v: _local_or_https(v))
+
+
+Source = Annotated[
+    Union[FileSource, SqlSource, WooCommerceSource, WooCommerceDbSource, ShopifySource], Field(discriminator="kind")
+]
 
 
 class SeriesSettings(_Frozen):
@@ -153,6 +234,37 @@ class StoreSettings(_Frozen):
     """The engine's own database."""
 
     url: str = "sqlite:///salescast.db"
+    retention_days: int | None = Field(
+        None, ge=30, description="After each scheduled run, delete forecasts for periods and sent deliveries older than this (default: keep all)."
+    )
+
+
+# --- The service (`salescast serve`): jobs and leadership ---
+
+
+class JobSettings(_Frozen):
+    """One scheduled job: a cron expression in a time zone."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    cron: str = Field(description="'minute hour day month day-of-week', or six fields with seconds first.")
+    timezone: str | None = Field(None, description="Time zone of the cron fields; default: the top-level timezone.")
+
+    _tz = field_validator("timezone")(lambda cls, v: _check_timezone(v))
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from forecaster.service import cron_trigger
+
+        cron_trigger(value, "UTC")
+        return value
+
+
+class ServiceSettings(_Frozen):
+    """How `salescast serve` shares work between processes and handles late runs."""
+
+    lease_seconds: float = Field(15.0, gt=0, description="Leader lease; another process takes over this long after the leader dies.")
+    misfire_grace_seconds: int = Field(3600, ge=1, description="A run may start at most this late (e.g. after a long previous run).")
 
 
 class Settings(_Frozen):
@@ -168,18 +280,26 @@ class Settings(_Frozen):
     channels: list[Channel] = Field(default_factory=lambda: [ConsoleChannel(kind="console")])
     delivery: DeliveryPolicy = DeliveryPolicy()
     dashboard_url: str | None = None
+    jobs: list[JobSettings] = Field(default_factory=lambda: [JobSettings(name="daily", cron="0 6 * * *")])
+    service: ServiceSettings = ServiceSettings()
 
     _tz = field_validator("timezone")(lambda cls, v: _check_timezone(v))
 
+    @field_validator("jobs")
+    @classmethod
+    def _unique_jobs(cls, jobs: list[JobSettings]) -> list[JobSettings]:
+        names = [j.name for j in jobs]
+        if len(set(names)) != len(names):
+            raise ValueError("two jobs share a name; give each a distinct 'name'")
+        return jobs
+
     @model_validator(mode="after")
     def _segments_known(self) -> "Settings":
-        defined = self.source.columns.segments if self.source else {}
+        defined = self.source.segment_names if self.source else []
         unknown = [s for s in self.series.by if s not in defined]
         if self.source and unknown:
-            raise ValueError(
-                f"series.by names {unknown}, which source.columns.segments does not define "
-                f"(it defines {sorted(defined) or 'none'})"
-            )
+            where = "source.columns.segments" if isinstance(self.source, _OrdersSource) else "source.segments"
+            raise ValueError(f"series.by names {unknown}, which {where} does not define (it defines {sorted(defined) or 'none'})")
         lead = self.monitor.lead_for(self.series.freq)
         if self.forecast.horizon <= lead:
             raise ValueError(f"forecast.horizon ({self.forecast.horizon}) must exceed the monitor lead ({lead} periods), or nothing can be judged")
@@ -291,7 +411,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
             return str(node)
         return node
 
-    return scrub(settings.model_dump(mode="python"))
+    return scrub(settings.model_dump(mode="python", by_alias=True))
 
 
 def hide_password(url: str) -> str:

@@ -11,6 +11,10 @@ they receive::
         http.reply(Reply(status=429, headers={"Retry-After": "7"}))
         ...request http.url + "/path"...
         http.requests[0].json()
+
+``SMTPServer(tls=context)`` offers STARTTLS (``implicit_tls=True``: TLS from the first byte);
+``HTTPServer(port=...)`` listens on a chosen port, and ``HTTPServer.respond(function)`` answers
+every request the queue does not with ``function(request)``.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ import http.client
 import http.server
 import json
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -79,15 +84,21 @@ class SMTPServer:
     ``credentials=(user, password)`` enables AUTH (over plain connections) and rejects any other
     pair with ``535``. :meth:`fail_next` makes the server answer the DATA of the next messages
     with an error reply instead of accepting them; :meth:`refuse` rejects one recipient.
+    ``tls`` (a server-side context) offers and requires STARTTLS, or with ``implicit_tls``
+    speaks TLS from the first byte (SMTPS).
     """
 
-    def __init__(self, credentials: tuple[str, str] | None = None):
+    def __init__(self, credentials: tuple[str, str] | None = None, tls: ssl.SSLContext | None = None, implicit_tls: bool = False):
         self.host = HOST
         self.port = free_port()
         self._handler = _SMTPHandler()
         options: dict[str, Any] = {}
         if credentials:
             options = {"authenticator": self._authenticator(credentials), "auth_require_tls": False}
+        if tls is not None and implicit_tls:
+            options["ssl_context"] = tls
+        elif tls is not None:
+            options.update(tls_context=tls, require_starttls=True)
         self._controller = Controller(self._handler, hostname=self.host, port=self.port, **options)
 
     @property
@@ -161,14 +172,17 @@ class HTTPServer:
     """A threaded HTTP server on 127.0.0.1 that records requests and answers from a script.
 
     Replies queued with :meth:`reply` are used in order, one per request; when the queue is
-    empty every request gets ``200 ok``.
+    empty every request gets the answer of the :meth:`respond` function, else ``200 ok``.
+    ``exchanges`` pairs each request with the reply it got.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[Request] = []
+        self.exchanges: list[tuple[Request, Reply]] = []
         self._replies: collections.deque[Reply] = collections.deque()
+        self._responder: Callable[[Request], Reply] | None = None
         self._lock = threading.Lock()
-        self._server = http.server.ThreadingHTTPServer((HOST, 0), self._handler_class())
+        self._server = http.server.ThreadingHTTPServer((HOST, port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
@@ -180,6 +194,10 @@ class HTTPServer:
         """Queue responses for the next requests."""
         with self._lock:
             self._replies.extend(replies)
+
+    def respond(self, function: Callable[[Request], Reply]) -> None:
+        """Answer each request that no queued reply is left for with ``function(request)``."""
+        self._responder = function
 
     def __enter__(self) -> "HTTPServer":
         self._thread.start()
@@ -193,7 +211,12 @@ class HTTPServer:
     def _next(self, request: Request) -> Reply:
         with self._lock:
             self.requests.append(request)
-            return self._replies.popleft() if self._replies else Reply()
+            if self._replies:
+                reply = self._replies.popleft()
+            else:
+                reply = self._responder(request) if self._responder else Reply()
+            self.exchanges.append((request, reply))
+            return reply
 
     def _handler_class(self) -> type[http.server.BaseHTTPRequestHandler]:
         server = self

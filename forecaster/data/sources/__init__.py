@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,13 +32,21 @@ class Source(Protocol):
         """Orders changed after ``since`` (all when None) and placed no later than ``until``."""
 
 
+#: kind -> (module, class); imported only when used.
+_KINDS = {
+    "csv": ("files", "FileOrders"),
+    "parquet": ("files", "FileOrders"),
+    "sql": ("sql", "SqlOrders"),
+    "woocommerce": ("woocommerce", "WooCommerceOrders"),
+    "woocommerce_db": ("woocommerce_db", "WooCommerceDbOrders"),
+    "shopify": ("shopify", "ShopifyOrders"),
+}
+
+
 def open_source(config, timezone: str) -> Source:
-    """The source for a ``source:`` config block; naive timestamps are read in ``timezone``."""
-    tz = config.timezone or timezone
-    if config.kind == "sql":
-        from forecaster.data.sources.sql import SqlOrders
-
-        return SqlOrders(config, tz)
-    from forecaster.data.sources.files import FileOrders
-
-    return FileOrders(config, tz)
+    """The source for a ``source:`` config block; naive timestamps of mapped files and tables are read in ``timezone``."""
+    module, name = _KINDS[config.kind]
+    cls = getattr(importlib.import_module(f"forecaster.data.sources.{module}"), name)
+    if hasattr(config, "columns"):
+        return cls(config, config.timezone or timezone)
+    return cls(config)  # shop sources: every time they read carries its zone (UTC)
