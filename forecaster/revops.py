@@ -52,7 +52,7 @@ def kpi_report(
 def _orders(path: Path, names: tuple[str, str, str]) -> pd.DataFrame:
     from forecaster.data.orders import normalize
     from forecaster.data.sources.files import read_table
-    from forecaster.settings import OrderColumns, StatusPolicy
+    from forecaster.settings_sources import OrderColumns, StatusPolicy
 
     kind = file_kind(path)
     raw = read_table(path, kind)

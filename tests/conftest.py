@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+DROP_FROM = "2011-10-10"  # orders_with_drop: from this day on, orders are worth 40%
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REQUIRE_DATABASES = os.environ.get("SALESCAST_REQUIRE_DATABASES") == "1"
 
@@ -67,6 +68,21 @@ def online_retail_orders():
     """The bundled demo sample (real UCI Online Retail invoices) as a DataFrame."""
     import pandas as pd
 
-    from forecaster.settings import SAMPLE_DIR
+    from forecaster.settings_sources import SAMPLE_DIR
 
     return pd.read_csv(SAMPLE_DIR / "online_retail_orders.csv.gz", dtype={"order_id": str})
+
+
+@pytest.fixture(scope="session")
+def orders_with_drop(tmp_path_factory, online_retail_orders):
+    """Real Online Retail orders Jun-Oct 2011; from 10 Oct every order is worth 40% of its real amount."""
+    import pandas as pd
+
+    orders = online_retail_orders.copy()
+    when = pd.to_datetime(orders["ordered_at"])
+    orders = orders[(when >= "2011-05-01") & (when < "2011-10-29")].copy()
+    dropped = pd.to_datetime(orders["ordered_at"]) >= pd.Timestamp(DROP_FROM)
+    orders.loc[dropped, "amount"] = (orders.loc[dropped, "amount"] * 0.4).round(2)
+    path = tmp_path_factory.mktemp("orders") / "orders.csv"
+    orders.to_csv(path, index=False)
+    return path

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from forecaster.settings import SAMPLE_DIR
+from forecaster.settings_sources import SAMPLE_DIR
 from servers import Reply, Request
 
 UTC = dt.timezone.utc

@@ -4,31 +4,16 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from alerts.notifiers.memory import MemoryNotifier
 from forecaster.engine import Engine
 from forecaster.replay import SimulatedClock, replay_series, run_times
 from forecaster.settings import parse
 from forecaster.store import Store
-from conftest import DATA
+from conftest import DATA, DROP_FROM
 from servers import HTTPServer, SMTPServer
 
-DROP_FROM = pd.Timestamp("2011-10-10")
 LONDON = "Europe/London"
-
-
-@pytest.fixture(scope="module")
-def orders_with_drop(tmp_path_factory, online_retail_orders):
-    """Real Online Retail orders Jun-Oct 2011; from 10 Oct every order is worth 40% of its real amount."""
-    orders = online_retail_orders.copy()
-    when = pd.to_datetime(orders["ordered_at"])
-    orders = orders[(when >= "2011-05-01") & (when < "2011-10-29")].copy()
-    dropped = pd.to_datetime(orders["ordered_at"]) >= DROP_FROM
-    orders.loc[dropped, "amount"] = (orders.loc[dropped, "amount"] * 0.4).round(2)
-    path = tmp_path_factory.mktemp("orders") / "orders.csv"
-    orders.to_csv(path, index=False)
-    return path
 
 
 def settings_for(orders: Path, store_url: str, channels=None, **series):
@@ -69,7 +54,7 @@ def test_drop_opens_one_incident_per_rule_and_reruns_send_nothing_twice(orders_w
     summaries = run_days(engine, clock, dt.date(2011, 10, 3), dt.date(2011, 10, 20))
     opened = [m for m in memory.sent if m.event == "opened"]
     assert opened, "a sustained 60% drop must open an incident"
-    assert all(m.period_end >= DROP_FROM.date() for m in opened), "no alert before the drop"
+    assert all(m.period_end >= dt.date.fromisoformat(DROP_FROM) for m in opened), "no alert before the drop"
     assert min(m.created_at for m in opened).date() <= dt.date(2011, 10, 14)
     assert len({(m.series_id, m.rule) for m in opened}) == len(opened), "one incident per series and rule"
     assert "below forecast" in opened[0].title and opened[0].deviation_pct < -30

@@ -11,7 +11,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from forecaster.data.series import last_complete, points_from_orders, read_long, regular
 from forecaster.data.sources import open_source
 from forecaster.errors import InputError
-from forecaster.settings import FileSource, OrderColumns, SqlSource, StatusPolicy
+from forecaster.settings_sources import FileSource, OrderColumns, SqlSource, StatusPolicy
 
 COLUMNS = OrderColumns(order_id="id", ordered_at="ts", amount="total", status="status", segments={"country": "country"})
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from servers import HTTPServer, Reply, SMTPServer, free_port
 from test_channels import verified
-from test_engine import orders_with_drop, run_days, settings_for  # noqa: F401 (orders_with_drop is a fixture)
+from test_engine import run_days, settings_for
 from typer.testing import CliRunner
 
 from alerts.compose import sample_message

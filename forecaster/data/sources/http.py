@@ -11,7 +11,7 @@ from typing import Any, Iterable
 import requests
 
 from forecaster.errors import InputError
-from forecaster.settings import HttpPolicy
+from forecaster.settings_sources import HttpPolicy
 
 log = logging.getLogger(__name__)
 _RETRIED = (requests.ConnectionError, requests.Timeout)

@@ -18,7 +18,7 @@ import pandas as pd
 from forecaster.data.orders import normalize
 from forecaster.data.sources import Batch
 from forecaster.errors import InputError
-from forecaster.settings import OrderColumns, StatusPolicy
+from forecaster.settings_sources import OrderColumns, StatusPolicy
 
 REFUNDED = "refunded"
 _RAW = ["order_id", "ordered_at", "amount", "status", "updated_at"]

@@ -19,7 +19,7 @@ from forecaster.data.sources import Batch, http
 from forecaster.data.sources.http import ShopHttp
 from forecaster.data.sources.shop import Refund, ShopOrder, amount, iso, pick, to_batch, utc
 from forecaster.errors import InputError
-from forecaster.settings import ShopifySource
+from forecaster.settings_sources import ShopifySource
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from forecaster.data.sources import Batch
 from forecaster.data.sources.http import ShopHttp
 from forecaster.data.sources.shop import Refund, ShopOrder, amount, iso, pick, to_batch, utc
 from forecaster.errors import InputError
-from forecaster.settings import WooCommerceSource
+from forecaster.settings_sources import WooCommerceSource
 
 log = logging.getLogger(__name__)
 API = "/wp-json/wc/v3"

@@ -19,7 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from forecaster.data.sources import Batch
 from forecaster.data.sources.shop import Refund, ShopOrder, to_batch
 from forecaster.errors import InputError
-from forecaster.settings import WooCommerceDbSource, hide_password
+from forecaster.settings import hide_password
+from forecaster.settings_sources import WooCommerceDbSource
 
 _HPOS_ORDERS = """
 SELECT o.order_id, o.date_created_gmt AS ordered_at, o.date_created_gmt AS updated_at, o.status, o.total_sales AS total{country}
