@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from alerts.rules import Finding
 
 _RANK = {"warning": 1, "critical": 2}
+Feedback = Literal["real", "expected", "false_alarm"]
+FEEDBACK_LABELS: tuple[Feedback, ...] = ("real", "expected", "false_alarm")
 
 
 class IncidentPolicy(BaseModel):
@@ -37,6 +39,10 @@ class Incident:
     against forecasts issued before that period, so a model that adapts to the drop cannot
     declare it over. ``notified_event`` and ``notified_period`` name the last announcement, so a
     period judged again after a crash announces the same event again (under the same key).
+
+    The last three fields are people's say, set only through the store's actions (never by the
+    tracker): ``acknowledged_at`` (someone is on it), ``snoozed_until`` (quiet until then, UTC)
+    and ``feedback`` (was it real, expected, or a false alarm).
     """
 
     id: str
@@ -52,6 +58,9 @@ class Incident:
     notified_period: dt.date | None = None
     ok_streak: int = 0
     resolved_period: dt.date | None = None
+    acknowledged_at: dt.datetime | None = None
+    snoozed_until: dt.datetime | None = None
+    feedback: Feedback | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`salescast alerts ...`: the outbox: list deliveries, re-send dead letters, test a channel."""
+"""`salescast alerts list|retry|test`: the outbox: list deliveries, re-send dead letters, test a channel."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from forecaster.cli.common import (
-    ConfigOption, app, err, fail, out,
-)
-from forecaster.errors import ConfigError, InputError, StoreError
+from forecaster.cli.common import ConfigOption, app, err, fail, opened_store, out
+from forecaster.errors import ConfigError, InputError
 
-alerts_app = typer.Typer(help="The outbox: list deliveries, re-send dead letters, test a channel.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Incidents (list, ack, snooze, feedback) and the outbox (list, retry, test).", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
 
@@ -24,17 +22,8 @@ def alerts_list(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """List the outbox's deliveries, oldest first."""
-    from forecaster import settings
-    from forecaster.store import Store
-
-    try:
-        store = Store(settings.load(config).store.url).create()
-    except (ConfigError, StoreError) as exc:
-        raise fail(exc) from None
-    try:
+    with opened_store(config) as (_, store):
         deliveries = store.outbox.list("dead" if failed else None)
-    finally:
-        store.close()
     table = Table(title="dead letters" if failed else "deliveries")
     for column in ("id", "channel", "status", "attempts", "last error"):
         table.add_column(column, overflow="fold")
@@ -51,23 +40,14 @@ def alerts_retry(
 ) -> None:
     """Re-send dead letters now: one by its id, or all of them."""
     from alerts.outbox import redeliver
-    from forecaster import settings
     from forecaster.engine import Engine
-    from forecaster.store import Store
 
     if (delivery_id is None) == (not every):
         raise fail(InputError("give a delivery ID or --all (not both)"))
-    try:
-        resolved = settings.load(config)
-        store = Store(resolved.store.url).create()
-    except (ConfigError, StoreError) as exc:
-        raise fail(exc) from None
-    try:
+    with opened_store(config) as (resolved, store):
         engine = Engine(resolved, store)
         ids = None if every else [delivery_id]
         revived, report = redeliver(store.outbox, ids, engine.notifiers, resolved.delivery, engine.clock(), router=engine.router)
-    finally:
-        store.close()
     if delivery_id is not None and not revived:
         raise fail(InputError(f"no dead delivery with id {delivery_id!r} (see `salescast alerts list --failed`)"))
     out.print(f"revived {revived}; sent {report.sent}, retrying {report.retrying}, dead {report.dead}", highlight=False)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from forecaster.errors import InputError
+
+if TYPE_CHECKING:
+    from forecaster.settings import Settings
+    from forecaster.store import Store
 
 app = typer.Typer(help="salescast: forecast sales, watch actuals, alert when sales slow down.", no_args_is_help=True, add_completion=False)
 out = Console()
@@ -41,7 +46,6 @@ def parse_as_of(value: Optional[str], timezone: str) -> Optional[dt.datetime]:
     return stamp.to_pydatetime()
 
 
-
 def print_summary(runs: list) -> None:
     """The end-of-run table: series, failures, incidents, deliveries."""
     last = runs[-1]
@@ -60,12 +64,10 @@ def print_summary(runs: list) -> None:
         err.print(f"delivery failed: {problem}", highlight=False)
 
 
-
 def report_partial(long) -> None:
     """Name the series whose incomplete last period ``read_long`` left out."""
     for series_id in long.attrs.get("partial_periods", []):
         err.print(f"series {series_id}: its last period is incomplete in the input and is left out", highlight=False)
-
 
 
 def check_choice(option: str, value: str, choices: list[str]) -> None:
@@ -89,3 +91,21 @@ def write_csv(frame, output: Optional[Path]) -> None:
     else:
         frame.to_csv(output, index=False)
 
+
+
+@contextlib.contextmanager
+def opened_store(config: Optional[Path]) -> Iterator[tuple["Settings", "Store"]]:
+    """The config and its store, for a command's duration; a bad config or database exits with code 2."""
+    from forecaster import settings
+    from forecaster.errors import ConfigError, StoreError
+    from forecaster.store import Store
+
+    try:
+        resolved = settings.load(config)
+        store = Store(resolved.store.url).create()
+    except (ConfigError, StoreError) as exc:
+        raise fail(exc) from None
+    try:
+        yield resolved, store
+    finally:
+        store.close()

@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
-from alerts.incidents import Incident
-from forecaster.store.tables import incidents, monitor_state
+from alerts.incidents import FEEDBACK_LABELS, Incident
+from forecaster.errors import InputError
+from forecaster.store import utc_aware, utc_naive
+from forecaster.store.tables import incident_actions, incidents, monitor_state
+
+# Set only by people's actions: the tracker's saves never overwrite them.
+_ACTION_FIELDS = ("acknowledged_at", "snoozed_until", "feedback")
+
+
+@dataclass(frozen=True)
+class IncidentAction:
+    """One thing a person did to an incident: ``ack``, ``snooze`` (value: until, ISO UTC) or ``feedback`` (value: label)."""
+
+    incident_id: str
+    action: str
+    value: str
+    actor: str
+    note: str | None
+    at: dt.datetime
+
+
+def _incident(row) -> Incident:
+    values = dict(row)
+    for name in ("acknowledged_at", "snoozed_until"):
+        values[name] = utc_aware(values[name])
+    return Incident(**values)
 
 
 class SqlIncidentStore:
@@ -26,22 +50,84 @@ class SqlIncidentStore:
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
-        return Incident(**row) if row else None
+        return _incident(row) if row else None
 
     def save(self, incident: Incident) -> None:
+        """Insert or update the tracker's state of an incident (people's actions are left as they are)."""
         values = asdict(incident)
+        tracked = {k: v for k, v in values.items() if k not in _ACTION_FIELDS}
         with self.engine.begin() as conn:
-            done = conn.execute(incidents.update().where(incidents.c.id == incident.id).values(values)).rowcount
+            done = conn.execute(incidents.update().where(incidents.c.id == incident.id).values(tracked)).rowcount
             if not done:
+                for name in ("acknowledged_at", "snoozed_until"):
+                    values[name] = values[name] and utc_naive(values[name])
                 conn.execute(incidents.insert().values(values))
 
-    def list(self, status: str | None = None) -> list[Incident]:
-        """Incidents, newest first, optionally only those with ``status``."""
+    def list(self, status: str | None = None, series_id: str | None = None) -> list[Incident]:
+        """Incidents, newest first, optionally only those with ``status`` or of one series."""
         query = sa.select(incidents).order_by(incidents.c.opened_period.desc(), incidents.c.id)
         if status:
             query = query.where(incidents.c.status == status)
+        if series_id:
+            query = query.where(incidents.c.series_id == series_id)
         with self.engine.connect() as conn:
-            return [Incident(**row) for row in conn.execute(query).mappings()]
+            return [_incident(row) for row in conn.execute(query).mappings()]
+
+    def get(self, incident_id: str) -> Incident:
+        """The incident with this id; InputError when there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(incidents).where(incidents.c.id == incident_id)).mappings().first()
+        if row is None:
+            raise InputError(f"no incident with id {incident_id!r} (see `salescast alerts incidents`)")
+        return _incident(row)
+
+    def acknowledge(self, incident_id: str, actor: str, at: dt.datetime) -> Incident:
+        """Someone is on it: later escalations of this incident are not announced."""
+        return self._act(incident_id, "ack", at.isoformat(), actor, None, at, acknowledged_at=utc_naive(at))
+
+    def snooze(self, incident_id: str, until: dt.datetime, actor: str, at: dt.datetime) -> Incident:
+        """No message about this incident before ``until``."""
+        if until <= at:
+            raise InputError(f"snooze: {until.isoformat()} is not in the future")
+        return self._act(incident_id, "snooze", until.isoformat(), actor, None, at, snoozed_until=utc_naive(until))
+
+    def label(self, incident_id: str, label: str, actor: str, at: dt.datetime, note: str | None = None) -> Incident:
+        """Record whether the incident was real, expected or a false alarm (the last label counts)."""
+        if label not in FEEDBACK_LABELS:
+            raise InputError(f"feedback: unknown label {label!r}; use one of {', '.join(FEEDBACK_LABELS)}")
+        return self._act(incident_id, "feedback", label, actor, note, at, feedback=label)
+
+    def _act(self, incident_id: str, action: str, value: str, actor: str, note: str | None, at: dt.datetime, **change) -> Incident:
+        with self.engine.begin() as conn:
+            done = conn.execute(incidents.update().where(incidents.c.id == incident_id).values(change)).rowcount
+            if not done:
+                raise InputError(f"no incident with id {incident_id!r} (see `salescast alerts incidents`)")
+            conn.execute(incident_actions.insert().values(
+                incident_id=incident_id, action=action, value=value, actor=actor, note=note, at=utc_naive(at),
+            ))
+        return self.get(incident_id)
+
+    def actions(self, incident_id: str) -> list[IncidentAction]:
+        """What people did to this incident, oldest first."""
+        query = sa.select(incident_actions).where(incident_actions.c.incident_id == incident_id).order_by(incident_actions.c.id)
+        with self.engine.connect() as conn:
+            return [
+                IncidentAction(r.incident_id, r.action, r.value, r.actor, r.note, utc_aware(r.at))
+                for r in conn.execute(query)
+            ]
+
+    def feedback_counts(self) -> dict[str, dict[str, int]]:
+        """Series -> label -> how many of its incidents carry that label."""
+        query = (
+            sa.select(incidents.c.series_id, incidents.c.feedback, sa.func.count())
+            .where(incidents.c.feedback.is_not(None))
+            .group_by(incidents.c.series_id, incidents.c.feedback)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for series_id, label, n in conn.execute(query):
+                counts.setdefault(series_id, {})[label] = n
+        return counts
 
 
 class MonitorState:

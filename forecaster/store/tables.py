@@ -101,7 +101,22 @@ incidents = sa.Table(
     sa.Column("notified_period", sa.Date),
     sa.Column("ok_streak", sa.Integer, nullable=False),
     sa.Column("resolved_period", sa.Date),
+    sa.Column("acknowledged_at", sa.DateTime),
+    sa.Column("snoozed_until", sa.DateTime),
+    sa.Column("feedback", sa.String(16)),
     sa.Index("ix_incidents_series_rule", "series_id", "rule", "status"),
+)
+
+incident_actions = sa.Table(
+    "incident_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.String(400), sa.ForeignKey("incidents.id"), nullable=False, index=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("value", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("at", sa.DateTime, nullable=False),
 )
 
 messages = sa.Table(
