@@ -7,23 +7,26 @@ import urllib.parse
 import pytest
 from servers import HTTPServer, Reply, free_port
 
-from forecaster.data.sources.crm_http import CrmClient, TokenExpiredError
-from forecaster.data.sources.hubspot import HubSpotDeals
-from forecaster.data.sources.salesforce import SalesforceOpportunities
+from forecaster.data.sources.http import ApiClient, TokenRefusedError
+from forecaster.data.sources.hubspot import HubSpotDeals, hubspot_client
+from forecaster.data.sources.salesforce import SalesforceOpportunities, salesforce_client
 from forecaster.errors import InputError
+from forecaster.settings_sources import HttpPolicy
 
 TOKEN = "pat-na1-secret-token-value"
 
 
-class Waits(list):
-    """Records the waits a client asks for instead of spending them."""
+@pytest.fixture
+def waits(monkeypatch) -> list[float]:
+    """The waits the clients ask for, recorded instead of spent."""
+    asked: list[float] = []
+    monkeypatch.setattr("forecaster.data.sources.http.sleep", asked.append)
+    return asked
 
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
-
-def _client(name: str, waits: Waits, retries: int = 3) -> CrmClient:
-    return CrmClient(name, TOKEN, retries=retries, backoff=0.25, sleep=waits)
+def _client(name: str, retries: int = 3) -> ApiClient:
+    make = hubspot_client if name == "hubspot" else salesforce_client
+    return make(TOKEN, HttpPolicy(attempts=retries + 1, backoff_seconds=0.25, max_wait_seconds=60))
 
 
 def _deal(deal_id: str, stage: str, amount: str | None, closed: str | None, won: bool, is_closed: bool) -> dict:
@@ -50,10 +53,10 @@ EXPIRED = {
 }
 
 
-def test_hubspot_pages_with_after_and_sends_the_bearer_token():
+def test_hubspot_pages_with_after_and_sends_the_bearer_token(waits):
     with HTTPServer() as server:
         server.reply(Reply(body=HUBSPOT_PAGE_1), Reply(body=HUBSPOT_PAGE_2))
-        deals = HubSpotDeals(_client("hubspot", Waits()), base_url=server.url, page_size=2, extra_properties=["pipeline"]).load()
+        deals = HubSpotDeals(_client("hubspot"), base_url=server.url, page_size=2, extra_properties=["pipeline"]).load()
     first, second = server.requests
     assert first.path.startswith("/crm/v3/objects/deals?")
     assert _query(first.path)["limit"] == ["2"] and "after" not in _query(first.path)
@@ -67,35 +70,33 @@ def test_hubspot_pages_with_after_and_sends_the_bearer_token():
     assert set(deals["pipeline"]) == {"default"}
 
 
-def test_hubspot_waits_out_429_retry_after_and_5xx():
-    waits = Waits()
+def test_hubspot_waits_out_429_retry_after_and_5xx(waits):
     with HTTPServer() as server:
         server.reply(
             Reply(status=429, body={"status": "error", "category": "RATE_LIMITS"}, headers={"Retry-After": "7"}),
             Reply(status=502, body="bad gateway"),
             Reply(body=HUBSPOT_PAGE_2),
         )
-        deals = HubSpotDeals(_client("hubspot", waits), base_url=server.url).load()
+        deals = HubSpotDeals(_client("hubspot"), base_url=server.url).load()
     assert waits == [7.0, 0.5]  # Retry-After, then backoff * 2**1
     assert len(server.requests) == 3 and len(deals) == 1
 
 
-def test_hubspot_gives_up_after_the_configured_retries():
-    waits = Waits()
+def test_hubspot_gives_up_after_the_configured_retries(waits):
     with HTTPServer() as server:
         server.reply(*[Reply(status=503, body="unavailable")] * 3)
         with pytest.raises(InputError, match="HTTP 503"):
-            HubSpotDeals(_client("hubspot", waits, retries=2), base_url=server.url).load()
+            HubSpotDeals(_client("hubspot", retries=2), base_url=server.url).load()
     assert len(server.requests) == 3 and waits == [0.25, 0.5]
 
 
 def test_hubspot_expired_token_is_a_clear_error_without_the_token():
     with HTTPServer() as server:
         server.reply(Reply(status=401, body=EXPIRED))
-        with pytest.raises(TokenExpiredError) as caught:
-            HubSpotDeals(_client("hubspot", Waits()), base_url=server.url).load()
+        with pytest.raises(TokenRefusedError) as caught:
+            HubSpotDeals(_client("hubspot"), base_url=server.url).load()
     message = str(caught.value)
-    assert "token expired" in message and "EXPIRED_AUTHENTICATION" in message
+    assert "token expired" in message and "EXPIRED_AUTHENTICATION" in message and "private app token" in message
     assert TOKEN not in message
     assert len(server.requests) == 1  # a refused token is not retried
 
@@ -104,7 +105,7 @@ def test_hubspot_answer_without_results_is_an_input_error():
     with HTTPServer() as server:
         server.reply(Reply(body={"message": "unexpected"}))
         with pytest.raises(InputError, match="no 'results' list"):
-            HubSpotDeals(_client("hubspot", Waits()), base_url=server.url).load()
+            HubSpotDeals(_client("hubspot"), base_url=server.url).load()
 
 
 def _opportunity(record_id: str, stage: str, amount: float | None, close: str | None, closed: bool, won: bool) -> dict:
@@ -126,7 +127,7 @@ def test_salesforce_follows_next_records_url_until_done():
             ]}),
             Reply(body={"totalSize": 3, "done": True, "records": [_opportunity("0063", "Went dark", None, "2024-02-12", True, False)]}),
         )
-        source = SalesforceOpportunities(_client("salesforce", Waits()), server.url, extra_fields=["Account.Industry"], where="CreatedDate = LAST_N_DAYS:365")
+        source = SalesforceOpportunities(_client("salesforce"), server.url, extra_fields=["Account.Industry"], where="CreatedDate = LAST_N_DAYS:365")
         deals = source.load()
     first, second = server.requests
     assert urllib.parse.urlsplit(first.path).path == "/services/data/v59.0/query"
@@ -144,34 +145,32 @@ def test_salesforce_invalid_session_says_the_token_expired():
     body = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
     with HTTPServer() as server:
         server.reply(Reply(status=401, body=body))
-        with pytest.raises(TokenExpiredError) as caught:
-            SalesforceOpportunities(_client("salesforce", Waits()), server.url).load()
+        with pytest.raises(TokenRefusedError) as caught:
+            SalesforceOpportunities(_client("salesforce"), server.url).load()
     message = str(caught.value)
     assert "INVALID_SESSION_ID" in message and "token expired" in message and "log in again" in message
     assert TOKEN not in message
 
 
-def test_salesforce_retries_429_then_reports_a_bad_record_by_id():
-    waits = Waits()
+def test_salesforce_retries_429_then_reports_a_bad_record_by_id(waits):
     with HTTPServer() as server:
         server.reply(
             Reply(status=429, body=[{"errorCode": "REQUEST_LIMIT_EXCEEDED"}], headers={"Retry-After": "2"}),
             Reply(body={"totalSize": 1, "done": True, "records": [_opportunity("0069", "Closed Won", 10.0, None, True, True)]}),
         )
         with pytest.raises(InputError, match="opportunity 0069"):
-            SalesforceOpportunities(_client("salesforce", waits), server.url).load()
+            SalesforceOpportunities(_client("salesforce"), server.url).load()
     assert waits == [2.0]
 
 
-def test_unreachable_server_is_retried_then_reported():
-    waits = Waits()
-    client = _client("salesforce", waits, retries=2)
+def test_unreachable_server_is_retried_then_reported(waits):
+    client = _client("salesforce", retries=2)
     with pytest.raises(InputError, match="cannot reach"):
         SalesforceOpportunities(client, f"http://127.0.0.1:{free_port()}").load()
     assert waits == [0.25, 0.5]
 
 
 def test_extra_fields_must_be_field_names():
-    source = SalesforceOpportunities(_client("salesforce", Waits()), "http://127.0.0.1:9", extra_fields=["Amount; DROP"])
+    source = SalesforceOpportunities(_client("salesforce"), "http://127.0.0.1:9", extra_fields=["Amount; DROP"])
     with pytest.raises(InputError, match="not Salesforce field names"):
         source.soql()

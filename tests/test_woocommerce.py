@@ -149,7 +149,7 @@ def test_malformed_answers_name_the_page_and_field(shop, tmp_path):
 
 def test_unreachable_shop_gives_up_after_the_retries(clock, tmp_path):
     settings = settings_for(f"http://127.0.0.1:{free_port()}", tmp_path, http={"attempts": 3})
-    with pytest.raises(InputError, match=r"cannot reach the shop \(ConnectionError\), still after 3 attempts"):
+    with pytest.raises(InputError, match=r"cannot reach the server \(ConnectionError\), still after 3 attempts"):
         open_source(settings.source, "UTC").load(None, None)
     assert clock.waits == [1.0, 2.0]
 

@@ -1,4 +1,4 @@
-"""HTTP for the shop APIs: retries with exponential backoff, Retry-After, and errors that carry no secret."""
+"""HTTP for the shop and CRM APIs: retries with exponential backoff, Retry-After, and errors that carry no secret."""
 
 from __future__ import annotations
 
@@ -17,17 +17,23 @@ log = logging.getLogger(__name__)
 _RETRIED = (requests.ConnectionError, requests.Timeout)
 
 
-class ShopHttp:
+class ApiClient:
     """One API client: ``request`` retries 429, 5xx and connection errors, and raises InputError otherwise.
 
-    Every message it raises or logs has the ``secrets`` replaced by ``***``.
+    A refused request (HTTP 401 or 403) is not retried: it raises ``refused`` (an InputError)
+    with ``refused_hint`` saying what to fix. Every message it raises or logs has the
+    ``secrets`` replaced by ``***``.
     """
 
-    def __init__(self, name: str, policy: HttpPolicy, secrets: Iterable[str], refused_hint: str, secrets_in_urls: bool = False):
+    def __init__(
+        self, name: str, policy: HttpPolicy, secrets: Iterable[str], refused_hint: str,
+        secrets_in_urls: bool = False, refused: type[InputError] = InputError,
+    ):
         self.name = name
         self.policy = policy
         self.session = requests.Session()
         self.refused_hint = refused_hint
+        self.refused = refused
         self._secrets = [s for s in secrets if s]
         if secrets_in_urls:
             _URL_LOG.hide(self._secrets)
@@ -38,9 +44,9 @@ class ShopHttp:
             text = text.replace(secret, "***")
         return text
 
-    def fail(self, what: str, problem: str) -> InputError:
+    def fail(self, what: str, problem: str, error: type[InputError] = InputError) -> InputError:
         """An InputError naming the source and the request, without secrets."""
-        return InputError(self.scrub(f"{self.name}: {what}: {problem}"))
+        return error(self.scrub(f"{self.name}: {what}: {problem}"))
 
     def request(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
         """Send one request (``what`` names it in messages); a 2xx response, or InputError."""
@@ -50,13 +56,13 @@ class ShopHttp:
             try:
                 response = self.session.request(method, url, timeout=policy.timeout_seconds, **kwargs)
             except _RETRIED as exc:
-                problem = f"cannot reach the shop ({type(exc).__name__})"
+                problem = f"cannot reach the server ({type(exc).__name__})"
             except requests.RequestException as exc:
                 raise self.fail(what, f"request failed: {type(exc).__name__}: {exc}") from None
             else:
                 code = response.status_code
                 if code in (401, 403):
-                    raise self.fail(what, f"the shop refused the request (HTTP {code}: {api_message(response)}); {self.refused_hint}")
+                    raise self.fail(what, f"the server refused the request (HTTP {code}: {api_message(response)}); {self.refused_hint}", self.refused)
                 if code < 400:
                     return response
                 if code != 429 and code < 500:
@@ -76,6 +82,21 @@ class ShopHttp:
             return response.json()
         except ValueError:
             raise self.fail(what, f"the answer is not JSON: {response.text[:200]!r}") from None
+
+    def get_json(self, url: str, what: str, params: dict[str, Any] | None = None) -> Any:
+        """``GET url`` and its JSON answer."""
+        return self.json(self.request("GET", url, what, params=params), what)
+
+
+class TokenRefusedError(InputError):
+    """The API refused the access token (HTTP 401 or 403): it expired, was revoked or lacks a scope."""
+
+
+def bearer_client(name: str, token: str, policy: HttpPolicy, refused_hint: str) -> ApiClient:
+    """An :class:`ApiClient` that sends ``token`` as a Bearer token and asks for JSON."""
+    client = ApiClient(name, policy, [token], refused_hint, refused=TokenRefusedError)
+    client.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    return client
 
 
 class _RedactUrls(logging.Filter):
@@ -109,14 +130,21 @@ def pause(seconds: float) -> None:
 
 
 def api_message(response: requests.Response) -> str:
-    """The error the API explains in its body (WooCommerce ``code``/``message``, Shopify ``errors``)."""
+    """The error the API explains in its body.
+
+    WooCommerce ``code``/``message``, Shopify ``errors``, HubSpot ``category``/``message``,
+    Salesforce a list of ``errorCode``/``message``.
+    """
     try:
         body = response.json()
     except ValueError:
         return response.text.strip()[:200] or response.reason
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        body = body[0]
     if isinstance(body, dict):
-        if "message" in body:
-            return f"{body.get('code', '')} {body['message']}".strip()
+        if "message" in body or "errorCode" in body or "category" in body:
+            code = body.get("code") or body.get("errorCode") or body.get("category") or ""
+            return f"{code} {body.get('message', '')}".strip()
         errors = body.get("errors")
         if isinstance(errors, list):
             return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)

@@ -11,13 +11,20 @@ from forecaster.data.opportunities import (
     Outcomes,
     normalize_opportunities,
 )
-from forecaster.data.sources.crm_http import CrmClient
+from forecaster.data.sources.http import ApiClient, bearer_client
 from forecaster.errors import InputError
+from forecaster.settings_sources import HttpPolicy
 
 PROPERTIES = ["dealname", "amount", "dealstage", "createdate", "closedate", "hubspot_owner_id", "pipeline", "hs_is_closed_won", "hs_is_closed"]
 _COLUMNS = OpportunityColumns(
     opportunity_id="id", created_at="createdate", stage="dealstage", amount="amount", owner="hubspot_owner_id", closed_at="closedate", product=None
 )
+
+
+def hubspot_client(token: str, policy: HttpPolicy = HttpPolicy(), name: str = "hubspot") -> ApiClient:
+    """A client for HubSpot's API with a private app token."""
+    hint = "the token expired, was revoked or lacks the crm.objects.deals.read scope: create a new private app token"
+    return bearer_client(name, token, policy, hint)
 
 
 @dataclass
@@ -28,7 +35,7 @@ class HubSpotDeals:
     pipelines need no stage mapping. ``extra_properties`` become extra columns (segments).
     """
 
-    client: CrmClient
+    client: ApiClient
     base_url: str = "https://api.hubapi.com"
     page_size: int = 100
     extra_properties: list[str] = field(default_factory=list)
@@ -41,7 +48,7 @@ class HubSpotDeals:
         rows: list[dict] = []
         after: str | None = None
         while True:
-            page = self.client.get(url, {**params, **({"after": after} if after else {})}, " (a HubSpot private app token)")
+            page = self.client.get_json(url, "deals", {**params, **({"after": after} if after else {})})
             results = page.get("results") if isinstance(page, dict) else None
             if not isinstance(results, list):
                 raise InputError(f"{self.client.name}: the deals answer has no 'results' list")

@@ -12,14 +12,20 @@ from forecaster.data.opportunities import (
     Outcomes,
     normalize_opportunities,
 )
-from forecaster.data.sources.crm_http import CrmClient
+from forecaster.data.sources.http import ApiClient, bearer_client
 from forecaster.errors import InputError
+from forecaster.settings_sources import HttpPolicy
 
 FIELDS = ["Id", "Name", "StageName", "Amount", "CreatedDate", "CloseDate", "OwnerId", "IsClosed", "IsWon"]
 _COLUMNS = OpportunityColumns(
     opportunity_id="Id", created_at="CreatedDate", stage="StageName", amount="Amount", owner="OwnerId", closed_at="CloseDate", product=None
 )
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def salesforce_client(token: str, policy: HttpPolicy = HttpPolicy(), name: str = "salesforce") -> ApiClient:
+    """A client for Salesforce's REST API with an OAuth access token."""
+    return bearer_client(name, token, policy, "the session token expired or is invalid: log in again or refresh the OAuth token")
 
 
 @dataclass
@@ -30,7 +36,7 @@ class SalesforceOpportunities:
     ``extra_fields`` (e.g. ``Account.Industry``) become extra columns; ``where`` filters in SOQL.
     """
 
-    client: CrmClient
+    client: ApiClient
     instance_url: str
     api_version: str = "59.0"
     extra_fields: list[str] = field(default_factory=list)
@@ -47,8 +53,7 @@ class SalesforceOpportunities:
     def load(self) -> pd.DataFrame:
         """Every matching opportunity, normalized (see ``forecaster.data.opportunities``)."""
         base = self.instance_url.rstrip("/")
-        hint = " (a new session: log in again or refresh the OAuth token)"
-        page = self.client.get(f"{base}/services/data/v{self.api_version}/query", {"q": self.soql()}, hint)
+        page = self.client.get_json(f"{base}/services/data/v{self.api_version}/query", "query", {"q": self.soql()})
         rows: list[dict] = []
         while True:
             records = page.get("records") if isinstance(page, dict) else None
@@ -58,7 +63,7 @@ class SalesforceOpportunities:
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 break
-            page = self.client.get(base + next_url, None, hint)
+            page = self.client.get_json(base + next_url, "query, next page")
         raw = pd.DataFrame(rows, columns=list(dict.fromkeys(FIELDS + self.extra_fields)))
         won, closed = raw["IsWon"].eq(True), raw["IsClosed"].eq(True)
         outcomes = Outcomes(won=tuple(raw.loc[won, "StageName"].dropna()), lost=tuple(raw.loc[closed & ~won, "StageName"].dropna()))

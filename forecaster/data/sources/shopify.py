@@ -16,7 +16,7 @@ import math
 from typing import Any
 
 from forecaster.data.sources import Batch, http
-from forecaster.data.sources.http import ShopHttp
+from forecaster.data.sources.http import ApiClient
 from forecaster.data.sources.shop import Refund, ShopOrder, amount, iso, pick, to_batch, utc
 from forecaster.errors import InputError
 from forecaster.settings_sources import ShopifySource
@@ -53,7 +53,7 @@ class ShopifyOrders:
         self.name = config.name
         token = config.access_token.get_secret_value()
         self.endpoint = f"{config.shop}/admin/api/{config.api_version}/graphql.json"
-        self.http = ShopHttp(f"source {config.name} ({config.shop})", config.http, [token], f"check access_token; {_SCOPES}")
+        self.http = ApiClient(f"source {config.name} ({config.shop})", config.http, [token], f"check access_token; {_SCOPES}")
         self.http.session.headers["X-Shopify-Access-Token"] = token
 
     def load(self, since: dt.datetime | None, until: dt.datetime | None) -> Batch:

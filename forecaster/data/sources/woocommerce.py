@@ -14,7 +14,7 @@ import logging
 from typing import Any, Iterator
 
 from forecaster.data.sources import Batch
-from forecaster.data.sources.http import ShopHttp
+from forecaster.data.sources.http import ApiClient
 from forecaster.data.sources.shop import Refund, ShopOrder, amount, iso, pick, to_batch, utc
 from forecaster.errors import InputError
 from forecaster.settings_sources import WooCommerceSource
@@ -34,7 +34,7 @@ class WooCommerceOrders:
         self.config = config
         self.name = config.name
         key, secret = config.consumer_key.get_secret_value(), config.consumer_secret.get_secret_value()
-        self.http = ShopHttp(
+        self.http = ApiClient(
             f"source {config.name} ({config.url})", config.http, [key, secret],
             "check consumer_key and consumer_secret, and that the key has Read permission "
             "(WooCommerce > Settings > Advanced > REST API)", secrets_in_urls=config.auth == "query",
