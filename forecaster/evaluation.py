@@ -7,39 +7,59 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from forecaster.errors import ModelError
+from forecaster.metrics import coverage, mase
 from forecaster.models import SEASON_LENGTH, create, validate_series
 
 FALLBACK_MODEL = "naive"
 TOO_SHORT = "history too short for a backtest"
 
 
-def mase(actual: npt.ArrayLike, predicted: npt.ArrayLike, insample: npt.ArrayLike, season_length: int) -> float:
-    """Mean absolute error scaled by the in-sample mean absolute seasonal difference.
+def backtest_forecasts(
+    y: pd.Series,
+    freq: str,
+    models: Sequence[str],
+    horizon: int,
+    folds: int = 3,
+    levels: Sequence[int] = (80, 95),
+    model_params: dict[str, dict] | None = None,
+) -> tuple[pd.DataFrame, dict[tuple[str, int], str]]:
+    """Rolling-origin forecasts over the last ``folds`` windows of ``horizon`` periods.
 
-    When the seasonal scale is 0 (or the in-sample series is shorter than a season) the mean
-    absolute first difference is used; when that is 0 too the result is nan.
+    Each model is fit on everything before a window and forecasts it. Returns the rows ``model,
+    fold (1 = oldest window), cutoff (last training date), step, ds, y, yhat, yhat_lo_<level>,
+    yhat_hi_<level>`` and, per (model, fold) that failed, why.
     """
-    actual, predicted, insample = (np.asarray(a, dtype=float) for a in (actual, predicted, insample))
-    if actual.shape != predicted.shape:
-        raise ValueError(f"actual has shape {actual.shape} but predicted has shape {predicted.shape}")
-    for lag in (season_length, 1):
-        if len(insample) > lag:
-            scale = float(np.mean(np.abs(insample[lag:] - insample[:-lag])))
-            if scale > 0:
-                return float(np.mean(np.abs(actual - predicted))) / scale
-    return float("nan")
-
-
-def coverage(actual: npt.ArrayLike, lo: npt.ArrayLike, hi: npt.ArrayLike) -> float:
-    """Share of ``actual`` values inside ``[lo, hi]`` (nan when empty)."""
-    actual, lo, hi = (np.asarray(a, dtype=float) for a in (actual, lo, hi))
-    if actual.size == 0:
-        return float("nan")
-    return float(np.mean((actual >= lo) & (actual <= hi)))
+    values = validate_series(y, freq)
+    if not models:
+        raise ModelError("backtest needs at least one model")
+    if horizon < 1 or folds < 1:
+        raise ModelError(f"backtest needs horizon >= 1 and folds >= 1, got horizon={horizon}, folds={folds}")
+    if len(values) <= folds * horizon:
+        raise ModelError(f"{len(values)} points are too few for {folds} folds of {horizon} periods")
+    model_params = model_params or {}
+    for name in models:
+        # Unknown names and bad parameters are configuration errors: raise them before any fitting.
+        create(name, **model_params.get(name, {}))
+    frames, errors = [], {}
+    for fold in range(1, folds + 1):
+        origin = len(values) - (folds - fold + 1) * horizon
+        train, test = values.iloc[:origin], values.iloc[origin : origin + horizon].to_numpy()
+        for name in models:
+            try:
+                frame = create(name, **model_params.get(name, {})).fit(train, freq).predict(horizon, levels)
+            except ModelError as exc:
+                errors[(name, fold)] = str(exc)
+                continue
+            frame.insert(0, "model", name)
+            frame.insert(1, "fold", fold)
+            frame.insert(2, "cutoff", train.index[-1])
+            frame.insert(3, "step", np.arange(1, horizon + 1))
+            frame.insert(5, "y", test)
+            frames.append(frame)
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), errors
 
 
 def backtest(
@@ -53,42 +73,28 @@ def backtest(
 ) -> pd.DataFrame:
     """Rolling-origin backtest over the last ``folds`` windows of ``horizon`` periods.
 
-    Each model is fit on everything before a window and forecasts it. One row per (model, fold):
-    model, fold (1 = oldest window), cutoff (last training date), mase, coverage_<level> per level,
-    error (None, or why that model failed on that fold).
+    One row per (model, fold): model, fold (1 = oldest window), cutoff (last training date), mase,
+    coverage_<level> per level, error (None, or why that model failed on that fold).
     """
+    rows_of, errors = backtest_forecasts(y, freq, models, horizon, folds, levels, model_params)
     values = validate_series(y, freq)
-    if not models:
-        raise ModelError("backtest needs at least one model")
-    if horizon < 1 or folds < 1:
-        raise ModelError(f"backtest needs horizon >= 1 and folds >= 1, got horizon={horizon}, folds={folds}")
-    if len(values) <= folds * horizon:
-        raise ModelError(f"{len(values)} points are too few for {folds} folds of {horizon} periods")
-    model_params = model_params or {}
-    for name in models:
-        # Unknown names and bad parameters are configuration errors: raise them before any fitting.
-        create(name, **model_params.get(name, {}))
     rows = []
     for fold in range(1, folds + 1):
         origin = len(values) - (folds - fold + 1) * horizon
-        train, test = values.iloc[:origin], values.iloc[origin : origin + horizon].to_numpy()
         for name in models:
-            row: dict[str, Any] = {"model": name, "fold": fold, "cutoff": train.index[-1], "mase": np.nan}
+            row: dict[str, Any] = {"model": name, "fold": fold, "cutoff": values.index[origin - 1], "mase": np.nan}
             row.update({f"coverage_{level}": np.nan for level in levels})
-            row["error"] = None
-            try:
-                frame = create(name, **model_params.get(name, {})).fit(train, freq).predict(horizon, levels)
-            except ModelError as exc:
-                row["error"] = str(exc)
-            else:
-                row["mase"] = mase(test, frame["yhat"], train.to_numpy(), SEASON_LENGTH[freq])
+            row["error"] = errors.get((name, fold))
+            if row["error"] is None:
+                frame = rows_of[(rows_of["model"] == name) & (rows_of["fold"] == fold)]
+                row["mase"] = mase(frame["y"], frame["yhat"], values.iloc[:origin].to_numpy(), SEASON_LENGTH[freq])
                 for level in levels:
-                    row[f"coverage_{level}"] = coverage(test, frame[f"yhat_lo_{level}"], frame[f"yhat_hi_{level}"])
+                    row[f"coverage_{level}"] = coverage(frame["y"], frame[f"yhat_lo_{level}"], frame[f"yhat_hi_{level}"])
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def absolute_percentage_error(actual: npt.ArrayLike, predicted: npt.ArrayLike) -> np.ndarray:
+def absolute_percentage_error(actual, predicted) -> np.ndarray:
     """``|actual - predicted| / |actual|`` per value, in percent; nan where ``actual`` is 0."""
     actual, predicted = (np.asarray(a, dtype=float) for a in (actual, predicted))
     if actual.shape != predicted.shape:

@@ -1,16 +1,25 @@
-"""Forecast many series of a long frame: model selection, fallback, one result frame."""
+"""Forecast many series of a long frame: backtest, selection, calibrated intervals, one result frame.
+
+One call runs every candidate over the same rolling-origin folds (global models once per fold
+across all series, per-series models per series), picks per series the candidate with the lowest
+mean MASE (``model="auto"``), fits the chosen models on the whole history, and puts split-conformal
+intervals from each model's backtest residuals around their forecasts.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
-from forecaster.data.series import regular
-from forecaster.errors import ForecasterError
+from forecaster.errors import ForecasterError, ModelError
+from forecaster.models import PANDAS_FREQ, is_global
+from forecaster.models.panel import OPEN, build_panel
 
-DEFAULT_CANDIDATES = ("naive", "ets")
+DEFAULT_CANDIDATES = ("naive", "ets", "gbm")
+FALLBACK_MODEL = "naive"
 
 
 @dataclass
@@ -20,6 +29,8 @@ class ForecastResult:
     forecasts: pd.DataFrame
     failures: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, str] = field(default_factory=dict)  # series -> model used
+    backtest: pd.DataFrame | None = None  # the rows selection and calibration came from
 
 
 def choose_model(y: pd.Series, freq: str, model: str, candidates: Sequence[str], horizon: int, folds: int, params: dict) -> tuple[str, dict[str, float], str]:
@@ -28,17 +39,37 @@ def choose_model(y: pd.Series, freq: str, model: str, candidates: Sequence[str],
         return model, {}, "configured"
     from forecaster.evaluation import select_model
 
-    selection = select_model(y, freq, list(candidates), horizon=horizon, folds=folds, model_params=params)
+    selection = select_model(y, freq, [c for c in candidates if not is_global(c)], horizon=horizon, folds=folds, model_params=params)
     return selection.model, selection.scores, selection.reason
 
 
 def forecast_one(y: pd.Series, freq: str, horizon: int, levels: Sequence[int], model: str, params: dict) -> tuple[pd.DataFrame, str | None]:
-    """Fit and forecast one series (seasonal naive when the model fails); returns the frame and a fallback note."""
+    """Fit and forecast one series (seasonal naive when the model fails); returns the frame and a fallback note.
+
+    ``params`` maps model names to their parameters, as for ``choose_model``.
+    """
     from forecaster.evaluation import forecast_series
 
-    frame, used, reason = forecast_series(y, freq, horizon, levels=tuple(levels), model=model, model_params=params)
+    frame, used, reason = forecast_series(y, freq, horizon, levels=tuple(levels), model=model, model_params=params.get(model, {}))
     note = f"{model} failed ({reason}); used {used}" if reason else None
     return frame, note
+
+
+def regularize(long: pd.DataFrame, freq: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Every series gap-free from its first to its last period: missing periods are 0 sales, open, regressors 0."""
+    frames, failures = [], {}
+    offset = PANDAS_FREQ[freq]
+    extra = [c for c in long.columns if c not in ("unique_id", "ds")]
+    fill = {c: (1.0 if c == OPEN else 0.0) for c in extra}
+    for series_id, points in long.groupby("unique_id", sort=True):
+        index = pd.date_range(points["ds"].min(), points["ds"].max(), freq=offset, name="ds")
+        if not pd.DatetimeIndex(points["ds"]).isin(index).all():
+            failures[str(series_id)] = f"its dates are not period starts at freq {freq!r}"
+            continue
+        series = points.set_index("ds")[extra].reindex(index).fillna(fill).reset_index()
+        frames.append(series.assign(unique_id=str(series_id)))
+    columns = ["unique_id", "ds", *extra]
+    return (pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)), failures
 
 
 def forecast_frame(
@@ -50,25 +81,111 @@ def forecast_frame(
     candidates: Sequence[str] = DEFAULT_CANDIDATES,
     folds: int = 3,
     model_params: dict | None = None,
+    future: pd.DataFrame | None = None,
 ) -> ForecastResult:
-    """Forecast every series of a long ``unique_id, ds, y`` frame ``horizon`` periods past its end.
+    """Forecast every series of a long ``unique_id, ds, y[, regressors..., open]`` frame ``horizon`` periods ahead.
 
-    Missing periods inside a series count as zero sales. A series that cannot be forecast is
-    reported in ``failures`` and left out; the others still come out.
+    ``future`` gives the regressors (and ``open``) over the horizon. Missing periods inside a series
+    count as zero sales. A series that cannot be forecast is reported in ``failures`` and left
+    out; the others still come out. With an ``open`` column the result has a ``closed`` column.
     """
+    from forecaster.backtesting import candidate_rows
+
     params = model_params or {}
+    levels = sorted({int(v) for v in levels})
+    long, failures = regularize(long, freq)
+    models = list(dict.fromkeys(candidates)) if model == "auto" else [model]
+    rows, backtest_failures = candidate_rows(long, freq, models, horizon, folds, params)
+    choices, notes = _choose(long, rows, models, freq)
+    for series_id, reason in backtest_failures.items():
+        notes.setdefault(series_id, f"not backtested ({reason})")
+    frames = []
+    for name in sorted(set(choices.values())):
+        chosen = [sid for sid, m in choices.items() if m == name]
+        frame, model_failures, model_notes = _forecast_with(name, long[long["unique_id"].isin(chosen)], future, freq, horizon, levels, rows, params)
+        failures.update(model_failures)
+        notes.update(model_notes)
+        frames.append(frame)
+    columns = ["unique_id", "ds", "model", "yhat", *[f"yhat_{side}_{lv}" for lv in levels for side in ("lo", "hi")]]
+    if OPEN in long.columns:
+        columns.append("closed")
+    out = pd.concat(frames, ignore_index=True)[columns].sort_values(["unique_id", "ds"], ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    used = out.groupby("unique_id")["model"].first().to_dict() if len(out) else {}
+    return ForecastResult(out, failures, notes, used, rows)
+
+
+def _choose(long: pd.DataFrame, rows: pd.DataFrame, models: list[str], freq: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Per series the candidate with the lowest mean backtest MASE (the only candidate when there is one)."""
+    from forecaster.backtesting import mean_mase
+
+    ids = sorted(long["unique_id"].unique())
+    if len(models) == 1:
+        return {sid: models[0] for sid in ids}, {}
+    scores = mean_mase(rows, long, freq) if len(rows) else pd.DataFrame()
+    choices, notes = {}, {}
+    for sid in ids:
+        row = scores.loc[sid].dropna() if sid in scores.index else pd.Series(dtype=float)
+        if row.empty:
+            choices[sid], notes[sid] = FALLBACK_MODEL, "no candidate could be backtested; used naive"
+        else:
+            choices[sid] = str(row.idxmin())
+    return choices, notes
+
+
+def _forecast_with(name, long, future, freq, horizon, levels, rows, params) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+    """Forecasts of ``long``'s series by model ``name`` with conformal intervals from its backtest rows."""
+    from forecaster.intervals import ConformalIntervals
+
+    failures, notes = {}, {}
+    residuals = rows[(rows["model"] == name) & np.isfinite(rows["y"].astype(float))] if len(rows) else rows
+    try:
+        calibration = ConformalIntervals.fit(residuals, levels) if len(residuals) else None
+    except ModelError as exc:
+        calibration, reason = None, str(exc)
+    else:
+        reason = "no backtest residuals"
+    if is_global(name):
+        if calibration is None:
+            return _forecast_with(FALLBACK_MODEL, long, future, freq, horizon, levels, rows, params)[0], failures, {
+                sid: f"{name} could not be calibrated ({reason}); used {FALLBACK_MODEL}" for sid in long["unique_id"].unique()
+            }
+        series_future = future[future["unique_id"].isin(long["unique_id"])] if future is not None else None
+        panel = build_panel(long, freq, horizon, series_future)
+        frame = _create(name, params).fit(panel).predict(panel).assign(model=name)
+    else:
+        frame, failures, notes = _per_series(name, long, future, freq, horizon, levels, params)
+    if calibration is not None:
+        frame = calibration.apply(frame)
+    elif len(frame):
+        notes.update({sid: f"{name} intervals are the model's own ({reason})" for sid in frame["unique_id"].unique()})
+    return frame, failures, notes
+
+
+def _create(name: str, params: dict):
+    from forecaster.models import create
+
+    return create(name, **params.get(name, {}))
+
+
+def _per_series(name, long, future, freq, horizon, levels, params) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+    """Fit ``name`` on each series (closed periods interpolated), with seasonal naive as fallback."""
+    from forecaster.backtesting import demand
+
     frames, failures, notes = [], {}, {}
-    for series_id, points in long.groupby("unique_id", sort=True):
+    for series_id, series in long.groupby("unique_id", sort=True):
         try:
-            y = regular(points, freq, points["ds"].max())
-            chosen, _, _ = choose_model(y, freq, model, candidates, horizon, folds, params)
-            frame, note = forecast_one(y, freq, horizon, levels, chosen, params)
+            frame, note = forecast_one(demand(series), freq, horizon, levels, name, params)
         except ForecasterError as exc:
-            failures[str(series_id)] = str(exc)
+            failures[series_id] = str(exc)
             continue
         if note:
-            notes[str(series_id)] = note
-        frames.append(frame.assign(unique_id=series_id))
-    columns = ["unique_id", "ds", "model", "yhat", *[f"yhat_{side}_{lv}" for lv in levels for side in ("lo", "hi")]]
-    out = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-    return ForecastResult(out, failures, notes)
+            notes[series_id] = note
+        frame = frame.assign(unique_id=series_id, closed=False)
+        if future is not None and OPEN in future.columns:
+            flags = future[future["unique_id"] == series_id].set_index("ds")[OPEN].reindex(frame["ds"]).fillna(1.0)
+            frame["closed"] = flags.to_numpy() == 0
+            bounds = [c for c in frame.columns if c.startswith("yhat")]
+            frame.loc[frame["closed"], bounds] = 0.0
+        frames.append(frame)
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["unique_id", "ds", "model", "yhat", "closed"])), failures, notes
+

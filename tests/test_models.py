@@ -202,3 +202,73 @@ def test_library_errors_are_translated(series) -> None:
     with pytest.raises(ModelError, match="prophet: fitting 1 points") as info:
         create("prophet").fit(y, "M")
     assert isinstance(info.value.__cause__, ValueError)
+
+
+@pytest.fixture(scope="module")
+def rossmann_stores() -> pd.DataFrame:
+    """Eight real Rossmann stores since 2014 with promo and the open flag, in long format."""
+    raw = pd.read_csv(DATA / "rossmann" / "train.csv.gz", usecols=["Store", "Date", "Sales", "Promo", "Open"], parse_dates=["Date"])
+    raw = raw[raw["Store"].isin([1, 2, 3, 4, 5, 6, 7, 8]) & (raw["Date"] >= "2014-01-01")].sort_values(["Store", "Date"])
+    return pd.DataFrame({
+        "unique_id": raw["Store"].astype(str), "ds": raw["Date"], "y": raw["Sales"].astype(float),
+        "promo": raw["Promo"].astype(float), "open": raw["Open"].astype(float),
+    }).reset_index(drop=True)
+
+
+def test_gbm_beats_seasonal_naive_on_rossmann_holdout(rossmann_stores) -> None:
+    from forecaster.metrics import rmspe
+    from forecaster.models.panel import build_panel
+
+    horizon = 42
+    cut = pd.Timestamp("2015-06-20")
+    history, later = rossmann_stores[rossmann_stores["ds"] < cut], rossmann_stores[rossmann_stores["ds"] >= cut]
+    panel = build_panel(history, "D", horizon, later.drop(columns="y"))
+    forecast = create("gbm").fit(panel).predict(panel)
+    assert list(forecast.columns) == ["unique_id", "ds", "yhat", "closed"] and len(forecast) == 8 * horizon
+    joined = forecast.merge(later, on=["unique_id", "ds"])
+    assert (joined["closed"] == (joined["open"] == 0)).all()
+    assert (joined.loc[joined["closed"], "yhat"] == 0).all() and (joined["yhat"] >= 0).all()
+    scored = joined[(joined["open"] == 1) & (joined["y"] > 0)]
+    naive = np.concatenate([
+        create("naive").fit(s.set_index("ds")["y"], "D").predict(horizon)["yhat"].to_numpy() for _, s in history.groupby("unique_id")
+    ])
+    naive = joined.assign(yhat=naive[: len(joined)])[(joined["open"] == 1) & (joined["y"] > 0)]
+    assert rmspe(scored["y"], scored["yhat"]) < 0.6 * rmspe(naive["y"], naive["yhat"])
+    assert rmspe(scored["y"], scored["yhat"]) < 0.2
+
+
+def test_gbm_features_never_see_past_the_origin(rossmann_stores) -> None:
+    """Changing every value after an origin leaves that origin's feature rows unchanged (no leakage)."""
+    from forecaster.models.features import SeriesFeatures
+    from forecaster.models.panel import build_panel
+
+    store = rossmann_stores[rossmann_stores["unique_id"] == "1"]
+    panel = build_panel(store.iloc[:-42], "D", 42, store.iloc[-42:].drop(columns="y"))
+    series = panel.series[0]
+    origin = series.n_history - 100
+    origins, steps = np.full(42, origin), np.arange(1, 43)
+    before, _ = SeriesFeatures(series, "D").matrix(origins, steps)
+    series.y[origin + 1 :] = np.where(np.isnan(series.y[origin + 1 :]), np.nan, 1e6)
+    after, _ = SeriesFeatures(series, "D").matrix(origins, steps)
+    np.testing.assert_array_equal(before, after)
+
+
+def test_gbm_needs_future_regressors_and_enough_history(rossmann_stores) -> None:
+    from forecaster.models.panel import build_panel
+
+    with pytest.raises(ModelError, match="regressors .*promo.* need their values over the horizon"):
+        build_panel(rossmann_stores, "D", 14)
+    short = rossmann_stores.drop(columns=["promo", "open"]).groupby("unique_id").head(20)
+    with pytest.raises(ModelError, match="too few"):
+        create("gbm").fit(build_panel(short, "D", 14))
+
+
+def test_gbm_fits_series_shorter_than_a_year(rossmann_stores) -> None:
+    """Under a year of history there is no year-ago feature; the model still fits and forecasts."""
+    from forecaster.models.panel import build_panel
+
+    recent = rossmann_stores[rossmann_stores["ds"] >= "2015-01-01"].drop(columns=["promo", "open"])
+    history, later = recent[recent["ds"] < "2015-07-01"], recent[recent["ds"] >= "2015-07-01"]
+    forecast = create("gbm").fit(build_panel(history, "D", 14)).predict(build_panel(history, "D", 14))
+    assert len(forecast) == 8 * 14 and np.isfinite(forecast["yhat"]).all() and (forecast["yhat"] >= 0).all()
+    assert later["ds"].min() == forecast["ds"].min()

@@ -14,6 +14,11 @@ from forecaster.cli.common import (
     ConfigOption, app, check_choice, err, fail, out, parse_as_of, parse_date, print_summary, report_partial, write_csv,
 )
 from forecaster.errors import ConfigError, ForecasterError, InputError, StoreError
+from forecaster.models import MODELS
+
+MODEL_NAMES = sorted(MODELS)
+
+PREVIEW_ROWS = 10  # series listed in replay's alert-rate preview (the noisiest)
 
 
 @app.command("check-config")
@@ -86,31 +91,34 @@ def demo(
 
 @app.command()
 def forecast(
-    input: Path = typer.Option(..., "--input", "-i", help="CSV or Parquet in long format (unique_id, ds, y)."),
+    input: Path = typer.Option(..., "--input", "-i", help="CSV or Parquet in long format (unique_id, ds, y[, regressors..., open])."),
     horizon: int = typer.Option(..., "--horizon", "-h", min=1, help="Periods to forecast."),
     freq: str = typer.Option("D", "--freq", help="D, W or M."),
     level: List[int] = typer.Option([80, 95], "--level", help="Interval level(s) in percent."),
-    model: str = typer.Option("auto", "--model", help="auto, naive, ets or prophet."),
+    model: str = typer.Option("auto", "--model", help="auto, " + ", ".join(MODEL_NAMES) + "."),
+    future: Optional[Path] = typer.Option(None, "--future", help="Regressor values (and open) over the horizon: unique_id, ds, one column per regressor."),
+    holidays: Optional[str] = typer.Option(None, "--holidays", help="Public holidays as a regressor: a country code, optionally with a subdivision (DE, DE-BY)."),
+    folds: int = typer.Option(3, "--folds", min=1, help="Backtest folds for selection and interval calibration."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV to write (default: stdout)."),
     id_col: str = typer.Option("unique_id", "--id-col"),
     date_col: str = typer.Option("ds", "--date-col"),
     value_col: str = typer.Option("y", "--value-col"),
 ) -> None:
-    """Forecast every series of a long-format file, with prediction intervals."""
-    from forecaster.data.series import read_long
+    """Forecast every series of a long-format file, with calibrated prediction intervals."""
     from forecaster.forecasting import forecast_frame
+    from forecaster.regressors import load_inputs
 
     try:
         check_choice("--freq", freq, ["D", "W", "M"])
-        check_choice("--model", model, ["auto", "naive", "ets", "prophet"])
+        check_choice("--model", model, ["auto", *MODEL_NAMES])
         bad = [lv for lv in level if not 0 < lv < 100]
         if bad:
             raise InputError(f"--level: {bad} must be between 0 and 100 (exclusive)")
-        long = read_long(input, id_col, date_col, value_col, freq)
+        long, known = load_inputs(input, future, horizon, freq, id_col, date_col, value_col, holidays)
     except InputError as exc:
         raise fail(exc) from None
     report_partial(long)
-    result = forecast_frame(long, horizon, freq=freq, levels=sorted(set(level)), model=model)
+    result = forecast_frame(long, horizon, freq=freq, levels=sorted(set(level)), model=model, folds=folds, future=known)
     for series_id, reason in result.failures.items():
         err.print(f"series {series_id} skipped: {reason}", highlight=False)
     for series_id, note in result.notes.items():
