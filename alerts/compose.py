@@ -8,7 +8,8 @@ from typing import Sequence
 
 from alerts.deviation import Deviation
 from alerts.incidents import IncidentEvent
-from alerts.message import Message, Point
+from alerts.message import Decomposition, Message, Point, SegmentShare
+from alerts.rules import Finding
 
 _UNITS = {"D": "day", "W": "week", "M": "month"}
 
@@ -22,11 +23,17 @@ def compose(
     currency: str = "",
     link: str | None = None,
     history: Sequence[Deviation] = (),
+    decomposition: Decomposition | None = None,
+    metric: str = "revenue",
 ) -> Message:
     """Build the message for ``event``. ``subject`` names the series ("Sales in Germany").
 
+    ``metric`` is what the series counts (``revenue`` or ``orders``): amounts of an order
+    count carry no currency.
+
     ``history`` is the series' recent deviations, oldest first, drawn as the message's chart
-    with the band of the finding's interval level.
+    with the band of the finding's interval level. ``decomposition`` explains an opened or
+    escalated incident (see :mod:`alerts.decompose`); a resolution carries none.
     """
     finding = event.finding
     evidence = finding.evidence
@@ -37,10 +44,11 @@ def compose(
         opened = event.incident.opened_period
         facts = (f"The incident opened on {opened:%a %d %b %Y} is resolved.",)
     else:
-        title = f"{subject} are {pct}% below forecast {when}"
-        facts = (_facts_for(finding.pacing, evidence, currency),)
+        side = "below" if finding.direction == "down" else "above"
+        title = f"{subject} are {pct}% {side} forecast {when}"
+        facts = (_facts_for(finding, currency if metric == "revenue" else ""),)
         if event.kind == "escalated":
-            title = f"Worse: {title[0].lower()}{title[1:]}"
+            title = f"{'Worse' if finding.direction == 'down' else 'Further up'}: {title[0].lower()}{title[1:]}"
     lower, upper = evidence.bounds.get(finding.level, (float("nan"), float("nan")))
     return Message(
         key=event.key,
@@ -59,8 +67,10 @@ def compose(
         created_at=now,
         facts=facts,
         link=link,
-        currency=currency,
+        metric=metric,
+        currency=currency if metric == "revenue" else "",
         history=tuple(_point(d, finding.level) for d in history),
+        decomposition=None if event.kind == "resolved" else decomposition,
     )
 
 
@@ -74,6 +84,17 @@ def sample_message(now: dt.datetime, currency: str = "") -> Message:
         history.append(Point(start + dt.timedelta(days=day), round(actual, 2), expected, expected * 0.85, expected * 1.15))
     last = history[-7:]
     actual, expected = sum(p.actual for p in last), sum(p.expected for p in last)
+    shortfall = expected - actual
+    segments = tuple(
+        SegmentShare("country", name, expected * usual, expected * usual - shortfall * share, share)
+        for name, usual, share in (("United Kingdom", 0.8, 0.62), ("Germany", 0.08, 0.21), ("France", 0.06, 0.09))
+    )
+    orders = round(expected / 25 * 0.78)
+    why = Decomposition(
+        actual, expected, "the same days of the previous 4 weeks", orders_change=orders / (expected / 25) - 1,
+        basket_change=actual / orders / 25 - 1, actual_orders=orders, expected_orders=expected / 25,
+        actual_aov=actual / orders, reference_aov=25.0, segments=segments,
+    )
     return Message(
         key=f"test:{now:%Y%m%dT%H%M%S}",
         event="test",
@@ -92,6 +113,7 @@ def sample_message(now: dt.datetime, currency: str = "") -> Message:
         facts=("Made-up figures: this message only checks that the channel works.",),
         currency=currency,
         history=tuple(history),
+        decomposition=why,
     )
 
 
@@ -107,7 +129,14 @@ def _when(pacing: str | None, periods: int, freq: str) -> str:
     return f"this {unit}" if periods == 1 else f"over the last {periods} {unit}s"
 
 
-def _facts_for(pacing: str | None, evidence: Deviation, currency: str) -> str:
+def _facts_for(finding: Finding, currency: str) -> str:
+    """Actual against expected over the evidence; for pacing, the pace and the projected end-of-period gap."""
+    evidence, pacing = finding.evidence, finding.pacing
     words = f"{pacing} to date" if pacing else "in total"
     fact = f"{words.capitalize()}: {currency}{evidence.actual:,.0f} of an expected {currency}{evidence.expected:,.0f}"
-    return f"{fact}; on pace for {evidence.deviation_pct:+.0f}%." if pacing else f"{fact}."
+    if not pacing:
+        return f"{fact}."
+    fact = f"{fact}; on pace for {evidence.deviation_pct:+.0f}%"
+    if finding.projected_shortfall and finding.projected_shortfall > 0:
+        fact = f"{fact}, ending the {pacing} about {currency}{finding.projected_shortfall:,.0f} short"
+    return f"{fact}."

@@ -13,7 +13,8 @@ class Deviation:
     """Actual vs. the forecast issued before the period, with the forecast's interval bounds.
 
     ``bounds`` maps an interval level (80, 95) to its ``(lower, upper)`` pair. ``period_end`` is
-    the last day the period covers (inclusive).
+    the last day the period covers (inclusive). ``excused`` says why the period is not judged
+    (a holiday, an event, a closed day; see ``alerts.calendar``): rules skip it.
     """
 
     series_id: str
@@ -22,6 +23,7 @@ class Deviation:
     actual: float
     expected: float
     bounds: Mapping[int, tuple[float, float]] = field(default_factory=dict)
+    excused: str | None = None
 
     def lower(self, level: int) -> float:
         """Lower bound of the ``level`` % interval (``-inf`` when the forecast has none)."""

@@ -1,15 +1,18 @@
-"""Incidents: one per series and rule; open -> escalate -> resolve, with a cooldown.
+"""Incidents: one per series and slowdown; open -> escalate -> resolve, with a cooldown.
 
-The tracker turns a stream of findings into the few events people should hear about: a message
-when an incident opens, another only when it gets clearly worse, one when it resolves, and
-nothing while it persists unchanged.
+The tracker turns the findings of every rule on a series into the few events people should hear
+about: a message when an incident opens, another only when it gets clearly worse, one when it
+resolves, and nothing while it persists unchanged. Whichever rule fires first opens the series'
+incident; other rules firing on the same slowdown can only escalate it, and it resolves when
+every rule is back in range. People's snooze and acknowledgement silence its events
+(:func:`silenced`); their feedback makes the series' rules less sensitive (:meth:`IncidentPolicy.sensitivity`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import Literal, Mapping, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,9 +28,16 @@ class IncidentPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    resolve_after: int = Field(2, ge=1, description="Judged periods in a row with the shortfall gone before an incident resolves.")
-    cooldown: int = Field(3, ge=0, description="Periods after a resolution during which the same rule cannot reopen.")
+    resolve_after: int = Field(2, ge=1, description="Judged periods in a row with every rule back in range before an incident resolves.")
+    cooldown: int = Field(3, ge=0, description="Periods after a resolution during which the series cannot reopen.")
     escalate_margin: float = Field(0.1, gt=0, lt=1, description="Re-notify only when the shortfall grew by this much (0.1 = 10 points).")
+    feedback_step: float = Field(0.25, ge=0, description="Each 'false_alarm' or 'expected' label on a series raises its rules' thresholds by this fraction.")
+    feedback_max: float = Field(2.0, ge=1, description="Feedback raises thresholds at most by this factor.")
+
+    def sensitivity(self, labels: Mapping[str, int]) -> float:
+        """The factor a series' rule thresholds are multiplied by, from its feedback label counts."""
+        noisy = labels.get("false_alarm", 0) + labels.get("expected", 0)
+        return min(self.feedback_max, (1 + self.feedback_step) ** noisy)
 
 
 @dataclass(frozen=True)
@@ -81,11 +91,14 @@ class IncidentEvent:
 class IncidentStore(Protocol):
     """Where incidents live between runs."""
 
-    def current(self, series_id: str, rule: str) -> Incident | None:
-        """The open incident of this series and rule, else the most recently resolved one, else None."""
+    def list(self, status: str | None = None, series_id: str | None = None) -> list[Incident]:
+        """Incidents, newest first, optionally only those with ``status`` or of one series."""
 
     def save(self, incident: Incident) -> None:
-        """Insert or update an incident by id."""
+        """Insert or update the tracker's state of an incident by id."""
+
+    def feedback_counts(self) -> dict[str, dict[str, int]]:
+        """Series -> feedback label -> how many of its incidents carry it."""
 
 
 class MemoryIncidentStore:
@@ -94,19 +107,40 @@ class MemoryIncidentStore:
     def __init__(self) -> None:
         self._by_id: dict[str, Incident] = {}
 
-    def current(self, series_id: str, rule: str) -> Incident | None:
-        mine = [i for i in self._by_id.values() if i.series_id == series_id and i.rule == rule]
-        open_ = [i for i in mine if i.status == "open"]
-        if open_:
-            return open_[0]
-        return max(mine, key=lambda i: i.resolved_period or dt.date.min, default=None)
+    def list(self, status: str | None = None, series_id: str | None = None) -> list[Incident]:
+        mine = [i for i in self._by_id.values() if status in (None, i.status) and series_id in (None, i.series_id)]
+        return sorted(mine, key=lambda i: (i.opened_period, i.id), reverse=True)
 
     def save(self, incident: Incident) -> None:
         self._by_id[incident.id] = incident
 
+    def feedback_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for incident in self._by_id.values():
+            if incident.feedback is not None:
+                labels = counts.setdefault(incident.series_id, {})
+                labels[incident.feedback] = labels.get(incident.feedback, 0) + 1
+        return counts
+
     def all(self) -> list[Incident]:
         """Every incident, oldest first."""
         return sorted(self._by_id.values(), key=lambda i: (i.opened_period, i.id))
+
+
+def silenced(event: IncidentEvent, now: dt.datetime) -> bool:
+    """Whether people asked not to hear about ``event``: its incident is snoozed, or acknowledged and it is an escalation."""
+    incident = event.incident
+    if incident.snoozed_until is not None and now < _aware(incident.snoozed_until):
+        return True
+    return event.kind == "escalated" and incident.acknowledged_at is not None and _aware(incident.acknowledged_at) <= now
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _worst(findings: Sequence[Finding]) -> Finding:
+    return max(findings, key=lambda f: (_RANK[f.severity], f.score))
 
 
 class IncidentTracker:
@@ -116,49 +150,61 @@ class IncidentTracker:
         self.policy = policy
         self.store = store
 
-    def observe(self, series_id: str, rule: str, period: dt.date, finding: Finding | None, periods_since: "PeriodCounter") -> IncidentEvent | None:
-        """Take one rule's verdict for ``period``; return the event to announce, if any.
+    def current(self, series_id: str) -> Incident | None:
+        """The series' open incident, else its most recently resolved one, else None."""
+        mine = self.store.list(series_id=series_id)
+        open_ = [i for i in mine if i.status == "open"]
+        if open_:
+            return open_[0]
+        return max(mine, key=lambda i: (i.resolved_period or dt.date.min, i.opened_period), default=None)
 
-        ``finding`` is None when the rule could not judge: that changes nothing.
-        ``periods_since(a, b)`` counts the series' periods from ``a`` to ``b`` (for the cooldown).
+    def observe(self, series_id: str, period: dt.date, findings: Sequence[Finding | None], periods_since: "PeriodCounter") -> IncidentEvent | None:
+        """Take every rule's verdict on ``period``; return the event to announce, if any.
+
+        A None finding (the rule could not judge) changes nothing; without any finding, nothing
+        changes. ``periods_since(a, b)`` counts the series' periods from ``a`` to ``b`` (for the cooldown).
         """
-        if finding is None:
+        judged = [f for f in findings if f is not None]
+        if not judged:
             return None
-        current = self.store.current(series_id, rule)
+        current = self.current(series_id)
         if current is not None and current.last_period >= period:
-            return self._replayed(current, period, finding)
+            return self._replayed(current, period, judged)
+        firing = [f for f in judged if f.firing]
         if current is not None and current.status == "open":
-            return self._update_open(current, period, finding)
-        if not finding.firing:
+            return self._update_open(current, period, judged, firing)
+        if not firing:
             return None
         if current is not None and current.resolved_period is not None:
             if periods_since(current.resolved_period, period) <= self.policy.cooldown:
                 return None
+        finding = _worst(firing)
         incident = Incident(
-            id=f"{series_id}|{rule}|{period.isoformat()}",
+            id=f"{series_id}|{finding.rule}|{period.isoformat()}",
             series_id=series_id,
-            rule=rule,
+            rule=finding.rule,
             status="open",
             opened_period=period,
             last_period=period,
             severity=finding.severity,
             notified_score=finding.score,
-            baseline_from=finding.evidence.period_start,
+            baseline_from=min(f.evidence.period_start for f in firing),
             notified_period=period,
         )
         self.store.save(incident)
         return IncidentEvent("opened", incident, finding, period)
 
     @staticmethod
-    def _replayed(incident: Incident, period: dt.date, finding: Finding) -> IncidentEvent | None:
+    def _replayed(incident: Incident, period: dt.date, judged: list[Finding]) -> IncidentEvent | None:
         """The event already decided for ``period`` (judged before a crash), or None."""
-        if incident.notified_period == period:
-            return IncidentEvent(incident.notified_event, incident, finding, period)
-        return None
+        if incident.notified_period != period:
+            return None
+        own = [f for f in judged if f.rule == incident.rule]
+        return IncidentEvent(incident.notified_event, incident, own[0] if own else _worst(judged), period)
 
-    def _update_open(self, incident: Incident, period: dt.date, finding: Finding) -> IncidentEvent | None:
-        if not finding.firing:
-            if not finding.recovered:
+    def _update_open(self, incident: Incident, period: dt.date, judged: list[Finding], firing: list[Finding]) -> IncidentEvent | None:
+        if not firing:
+            if not all(f.recovered for f in judged):
                 self.store.save(replace(incident, last_period=period, ok_streak=0))
                 return None
             streak = incident.ok_streak + 1
@@ -168,9 +214,11 @@ class IncidentTracker:
                     notified_event="resolved", notified_period=period,
                 )
                 self.store.save(resolved)
-                return IncidentEvent("resolved", resolved, finding, period)
+                own = [f for f in judged if f.rule == incident.rule]
+                return IncidentEvent("resolved", resolved, own[0] if own else judged[0], period)
             self.store.save(replace(incident, last_period=period, ok_streak=streak))
             return None
+        finding = _worst(firing)
         worse = finding.score >= incident.notified_score + self.policy.escalate_margin
         graver = _RANK[finding.severity] > _RANK[incident.severity]
         if worse or graver:
@@ -179,7 +227,7 @@ class IncidentTracker:
                 last_period=period,
                 ok_streak=0,
                 severity=max(finding.severity, incident.severity, key=_RANK.__getitem__),
-                notified_score=finding.score,
+                notified_score=max(finding.score, incident.notified_score),
                 notified_event="escalated",
                 notified_period=period,
             )

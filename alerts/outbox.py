@@ -3,7 +3,8 @@
 Delivery is at least once per (message, channel): a send that fails is retried after an
 exponential backoff with jitter (or the channel's ``Retry-After``), and after ``max_attempts``
 failures, or at once on a permanent error, the delivery is dead-lettered for an operator to retry.
-Deliveries of digest channels are held until their digest is due, then sent as one message.
+Deliveries of digest audiences are held until their digest is due, then sent as one message;
+each delivery names its target (a channel, or an audience of one: see :mod:`alerts.routing`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.errors import DeliveryError
 from alerts.message import Message
-from alerts.notifiers import Notifier
+from alerts.notifiers import Addressable, Notifier
 
 if TYPE_CHECKING:
+    from alerts.digest import Overview
     from alerts.routing import Router
 
 Status = Literal["pending", "sent", "dead"]
@@ -124,10 +126,12 @@ def deliver_due(
     now: dt.datetime,
     rng: random.Random | None = None,
     router: "Router | None" = None,
+    overview: "Overview | None" = None,
 ) -> DeliveryReport:
     """Attempt every due delivery once and record the outcome in the outbox.
 
-    The due deliveries of a digest channel (per ``router``) are sent together as one digest.
+    The due deliveries of a digest audience (per ``router``) are sent together as one digest,
+    with every series' forecast vs actual from ``overview`` when given.
     """
     rng = rng or random.Random()
     report = DeliveryReport()
@@ -137,11 +141,24 @@ def deliver_due(
         if delivery.channel in digests:
             held.setdefault(delivery.channel, []).append(delivery)
         else:
-            _attempt(outbox, notifiers.get(delivery.channel), delivery.message, [delivery], policy, now, rng, report)
-    for channel, batch in held.items():
-        digest = router.combine(channel, [d.message for d in batch], now)  # type: ignore[union-attr]
-        _attempt(outbox, notifiers.get(channel), digest, batch, policy, now, rng, report)
+            _attempt(outbox, _notifier_for(delivery.channel, notifiers, router), delivery.message, [delivery], policy, now, rng, report)
+    for target, batch in held.items():
+        digest = router.combine(target, [d.message for d in batch], now, overview)  # type: ignore[union-attr]
+        _attempt(outbox, _notifier_for(target, notifiers, router), digest, batch, policy, now, rng, report)
     return report
+
+
+def _notifier_for(target: str, notifiers: Mapping[str, Notifier], router: "Router | None") -> Notifier | None:
+    """The notifier of a delivery target: its channel's, narrowed to the target's recipients when it names some."""
+    audience = router.audience(target) if router else None
+    if audience is None:
+        return notifiers.get(target)
+    notifier = notifiers.get(audience.channel)
+    if notifier is None or audience.recipients is None:
+        return notifier
+    if not isinstance(notifier, Addressable):
+        raise TypeError(f"channel {audience.channel!r} has recipients of its own cadence, but {notifier!r} cannot address them")
+    return notifier.to(audience.recipients)
 
 
 def redeliver(
@@ -151,10 +168,11 @@ def redeliver(
     policy: DeliveryPolicy,
     now: dt.datetime,
     router: "Router | None" = None,
+    overview: "Overview | None" = None,
 ) -> tuple[int, DeliveryReport]:
     """Revive dead deliveries (``ids``, or all when None) and run a delivery pass at once."""
     revived = outbox.revive(ids, now)
-    return revived, deliver_due(outbox, notifiers, policy, now, router=router)
+    return revived, deliver_due(outbox, notifiers, policy, now, router=router, overview=overview)
 
 
 def _attempt(

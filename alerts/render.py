@@ -3,7 +3,8 @@
 Text and email come from Jinja2 templates in ``alerts/templates``; a user folder given as
 ``templates`` is searched first, so any of them can be overridden from config. Templates receive
 ``message`` and the figures already formatted (``actual``, ``expected``, ``range``, ``period``,
-``deviation``, ``colour``) and ``chart_cid``, the Content-ID of the inline chart (None without one).
+``deviation``, ``colour``), ``why`` (the lines of :func:`explanation`, maybe empty) and
+``chart_cid``, the Content-ID of the inline chart (None without one).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import jinja2
 
 from alerts.errors import DeliveryError
-from alerts.message import Message
+from alerts.message import Decomposition, Message
 
 # Slack's documented limits (Block Kit, incoming webhooks and chat.postMessage).
 MAX_BLOCKS = 50
@@ -95,6 +96,35 @@ def headline(message: Message) -> str:
     return " ".join(f"[{tag}] {message.title}".split())
 
 
+def change_summary(decomposition: Decomposition) -> str | None:
+    """``orders -20%, basket -4%``; None for a series of order counts."""
+    if decomposition.orders_change is None or decomposition.basket_change is None:
+        return None
+    return f"orders {_percent(decomposition.orders_change)}, basket {_percent(decomposition.basket_change)}"
+
+
+def explanation(message: Message) -> list[str]:
+    """Why it moved, in plain lines: orders against basket size, then the segments that fell short most."""
+    found = message.decomposition
+    if found is None:
+        return []
+    lines = []
+    summary = change_summary(found)
+    if summary:
+        lines.append(
+            f"{summary[0].upper()}{summary[1:]}: {found.actual_orders:,} orders of an expected {found.expected_orders:,.0f}, "
+            f"{format_amount(found.actual_aov, message.currency)} per order against a usual "
+            f"{format_amount(found.reference_aov, message.currency)} ({found.reference})."
+        )
+    for dimension in dict.fromkeys(s.dimension for s in found.segments):
+        parts = []
+        for rank, segment in enumerate(s for s in found.segments if s.dimension == dimension):
+            share = f"{segment.share:.0%} of the shortfall" if rank == 0 else f"{segment.share:.0%}"
+            parts.append(f"{segment.value} {_quantity(segment.change, message)} ({share})")
+        lines.append(f"Biggest shortfalls by {dimension}: {', '.join(parts)}.")
+    return lines
+
+
 def render_slack(message: Message) -> dict[str, Any]:
     """A Slack incoming-webhook payload: plain fallback ``text`` and Block Kit ``blocks``."""
     figures = _figures(message)
@@ -122,6 +152,9 @@ def render_slack(message: Message) -> dict[str, Any]:
         )
     if message.facts:
         blocks.append(_section(_clip_mrkdwn("\n".join(f"• {fact}" for fact in message.facts))))
+    why = explanation(message)
+    if why:
+        blocks.append(_section("*Why*\n" + _clip_mrkdwn("\n".join(f"• {line}" for line in why), MAX_SECTION_TEXT - 8)))
     status = message.event if message.event in ("resolved", "digest") else message.severity
     mark = ":white_check_mark:" if message.event == "resolved" else _SLACK_MARKS[message.severity]
     context = [f"{mark} {status}", f"rule {message.rule}", f"series {message.series_id}"]
@@ -137,6 +170,9 @@ def render_slack(message: Message) -> dict[str, Any]:
     fallback = headline(message)
     if message.event != "digest":
         fallback += f": actual {figures['actual']} vs expected {figures['expected']}"
+    summary = change_summary(message.decomposition) if message.decomposition else None
+    if summary:
+        fallback += f" ({summary})"
     return {"text": _clip_mrkdwn(fallback), "blocks": blocks}
 
 
@@ -165,6 +201,17 @@ def _clip_mrkdwn(text: str, limit: int = MAX_SECTION_TEXT) -> str:
     return cut + ELLIPSIS
 
 
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:+.0f}%".replace("-0%", "+0%")
+
+
+def _quantity(change: float, message: Message) -> str:
+    """A segment's change in the series' unit: ``-£4,100`` or ``-41 orders``."""
+    if message.metric == "orders":
+        return f"{change:+,.0f} orders"
+    return ("+" if change > 0 else "") + format_amount(change, message.currency)
+
+
 def _figures(message: Message) -> dict[str, str | None]:
     bounded = math.isfinite(message.lower) and math.isfinite(message.upper)
     resolved = message.event == "resolved"
@@ -185,7 +232,7 @@ def _figures(message: Message) -> dict[str, str | None]:
 def _render(name: str, message: Message, templates: Path | None, chart_cid: str | None = None) -> str:
     try:
         template = _environment(templates).get_template(name)
-        return template.render(message=message, chart_cid=chart_cid, **_figures(message))
+        return template.render(message=message, chart_cid=chart_cid, why=explanation(message), **_figures(message))
     except jinja2.TemplateError as exc:
         where = f" (templates {templates})" if templates else ""
         raise TemplateError(f"template {name}{where} cannot be rendered: {exc}") from exc

@@ -15,12 +15,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
+from urllib.parse import quote
 
 import pandas as pd
 
 from alerts.compose import compose
+from alerts.decompose import decompose, reference_windows
+from alerts.digest import SeriesStatus
 from alerts.deviation import Deviation
-from alerts.incidents import IncidentTracker
+from alerts.message import Decomposition
+from alerts.incidents import IncidentTracker, silenced
 from alerts.notifiers import Notifier
 from alerts.outbox import deliver_due
 from alerts.routing import Router
@@ -216,55 +220,106 @@ class Engine:
         return model
 
     def monitor(self, end: pd.Timestamp, series: list[str], summary: RunSummary) -> None:
-        """Judge every complete period not judged yet, oldest first, and queue the resulting messages."""
+        """Judge every complete period not judged yet, oldest first, and queue the resulting messages.
+
+        All rules judge a series' period together and feed one incident per series (see
+        ``alerts.incidents``); feedback on a series raises its rules' thresholds, and snoozed or
+        acknowledged incidents are tracked without being announced.
+        """
         cfg = self.settings.monitor
-        judged = self.store.monitor_state.all()
-        first_judged = {}
-        for series_id in series:
-            for rule in cfg.rules:
-                last = judged.get((series_id, rule_name(rule)))
-                first_judged[(series_id, rule_name(rule))] = next_period(pd.Timestamp(last), self.freq) if last else end - _periods(cfg.lookback - 1, self.freq)
+        names = [rule_name(r) for r in cfg.rules]
+        first_judged = self._first_unjudged(series, names, end)
         if not first_judged or min(first_judged.values()) > end:
             return
-        context = max((getattr(r, "m", 0) for r in cfg.rules), default=0)
-        context_days = max(_CONTEXT[getattr(r, "period", "band")] for r in cfg.rules)
+        context = max((r.history_periods for r in cfg.rules), default=0)
+        context_days = max((_CONTEXT[getattr(r, "period", "band")] for r in cfg.rules), default=0)
         start = min(first_judged.values()) - _periods(max(context, CHART_PERIODS), self.freq) - pd.Timedelta(days=context_days)
         judge = _Deviations(self, series, start, end)
         tracker = IncidentTracker(cfg.incidents, self.store.incidents)
+        feedback = self.store.incidents.feedback_counts()
         since = lambda a, b: periods_between(pd.Timestamp(a), pd.Timestamp(b), self.freq)  # noqa: E731
         for series_id in series:
-            for rule in cfg.rules:
-                name = rule_name(rule)
-                for period in judge.periods(series_id):
-                    if period < first_judged[(series_id, name)]:
-                        continue
-                    incident = self.store.incidents.current(series_id, name)
-                    baseline = incident.baseline_from if incident is not None and incident.status == "open" else None
-                    history = judge.history(series_id, period, baseline)
-                    finding = rule.evaluate(history) if history and history[-1].period_start == period.date() else None
-                    event = tracker.observe(series_id, name, period.date(), finding, since)
-                    if event is not None:
-                        self._announce(event, history[-CHART_PERIODS:], summary)
+            factor = cfg.incidents.sensitivity(feedback.get(series_id, {}))
+            rules = [r.desensitized(factor) for r in cfg.rules]
+            for period in judge.periods(series_id):
+                if period < first_judged[series_id]:
+                    continue
+                incident = tracker.current(series_id)
+                baseline = incident.baseline_from if incident is not None and incident.status == "open" else None
+                history = judge.history(series_id, period, baseline)
+                findings = [r.evaluate(history) for r in rules] if history and history[-1].period_start == period.date() else []
+                event = tracker.observe(series_id, period.date(), findings, since)
+                if event is not None and not silenced(event, self.clock()):
+                    self._announce(event, history[-CHART_PERIODS:], summary)
+                for name in names:
                     self.store.monitor_state.advance(series_id, name, period.date())
+
+    def _first_unjudged(self, series: list[str], names: list[str], end: pd.Timestamp) -> dict[str, pd.Timestamp]:
+        """Per series, the first period some rule has not judged yet (a rule added later starts with the others)."""
+        judged = self.store.monitor_state.all()
+        first = {}
+        for series_id in series:
+            lasts = [judged[(series_id, n)] for n in names if (series_id, n) in judged]
+            first[series_id] = next_period(pd.Timestamp(min(lasts)), self.freq) if lasts else end - _periods(self.settings.monitor.lookback - 1, self.freq)
+        return first
 
     def _announce(self, event, history: list[Deviation], summary: RunSummary) -> None:
         """Persist the message for an incident event in the outbox, for every channel its route lets through."""
-        message = compose(event, subject=self._subject(event.incident.series_id), freq=self.freq, now=self.clock(), currency=self.settings.currency, link=self._link(event), history=history)
+        message = compose(
+            event, subject=self._subject(event.incident.series_id), freq=self.freq, now=self.clock(), currency=self.settings.currency,
+            link=self._link(event), history=history, decomposition=self._decomposition(event), metric=self.settings.series.metric,
+        )
         plan = self.router.plan(message, list(self.notifiers), self.clock())
         self.store.outbox.enqueue(message, list(plan), self.clock(), hold=plan)
         summary.events.append(event)
+
+    def _decomposition(self, event) -> Decomposition | None:
+        """Orders vs basket size and the segments behind an opened or escalated incident, from the stored orders.
+
+        None for a resolution, without a source, or without orders in the store (replays).
+        """
+        source, series = self.settings.source, self.settings.series
+        if event.kind == "resolved" or source is None:
+            return None
+        evidence, series_id = event.finding.evidence, event.incident.series_id
+        try:
+            earliest = min(start for start, _ in reference_windows(evidence.period_start, evidence.period_end, self.freq))
+            orders = self.store.orders.load(source.name, since=dt.datetime.combine(earliest - dt.timedelta(days=1), dt.time(), dt.timezone.utc))
+            return decompose(
+                orders, timezone=self.settings.timezone, start=evidence.period_start, end=evidence.period_end,
+                expected=evidence.expected, freq=self.freq, metric=series.metric, by=series.by,
+                series_id=None if series_id == TOTAL else series_id,
+                dimensions=[d for d in source.segment_names if series_id == TOTAL or d not in series.by],
+            )
+        except Exception:  # the explanation is extra: a failure here must never hold back the alert
+            log.exception("series %s: could not decompose the change; the alert goes out without it", series_id, extra={"series": series_id})
+            return None
+
+    def overview(self, start: dt.date, end: dt.date) -> list[SeriesStatus]:
+        """Forecast vs actual of every watched series over the local days ``start..end`` (complete periods only), for digests."""
+        cfg = self.settings
+        last = min(pd.Timestamp(end), last_complete(self.clock(), cfg.timezone, self.freq, cfg.monitor.completeness_delay_hours))
+        series = self.watched_series(last)
+        judge = _Deviations(self, series, pd.Timestamp(start), last)
+        statuses = []
+        for series_id in series:
+            inside = [d for d in judge.history(series_id, None, None) if d.period_start >= start and d.period_end <= end]
+            if inside:
+                statuses.append(SeriesStatus(series_id, sum(d.actual for d in inside), sum(d.expected for d in inside)))
+        return statuses
 
     def _subject(self, series_id: str) -> str:
         noun = "Sales" if self.settings.series.metric == "revenue" else "Orders"
         return noun if series_id == TOTAL else f"{noun} in {series_id}"
 
     def _link(self, event) -> str | None:
-        base = self.settings.dashboard_url
-        return f"{base.rstrip('/')}/incidents/{event.incident.id}" if base else None
+        """The incident's page on the dashboard (its id URL-encoded: ids hold '|' and series names)."""
+        base = self.settings.public_url
+        return f"{base.rstrip('/')}/incidents/{quote(event.incident.id, safe='')}" if base else None
 
     def deliver(self, summary: RunSummary) -> None:
         """Send every due message; failures stay queued for the next run."""
-        report = deliver_due(self.store.outbox, self.notifiers, self.settings.delivery, self.clock(), router=self.router)
+        report = deliver_due(self.store.outbox, self.notifiers, self.settings.delivery, self.clock(), router=self.router, overview=self.overview)
         summary.sent, summary.retrying, summary.dead = report.sent, report.retrying, report.dead
         summary.delivery_errors = report.errors
 
@@ -285,18 +340,21 @@ class _Deviations:
     With a ``baseline`` (the first period of an open incident's evidence), only forecasts issued
     before it count, so the incident is judged against the plan made before it began; where no
     such forecast reaches, the usual one is used (a drop that lasts becomes the new normal).
+    The monitor's calendar excuses holidays, events and closed days (``alerts.calendar``).
     """
 
     def __init__(self, engine: Engine, series: list[str], start: pd.Timestamp, end: pd.Timestamp):
         self.freq = engine.freq
         self.timezone = engine.settings.timezone
         self.lead = engine.settings.monitor.lead_for(self.freq)
+        self.calendar = engine.settings.monitor.calendar
         forecasts = engine.store.forecasts.issued_before(series, start.date(), end.date())
         forecasts["cutoff"] = self._cutoff(forecasts["ds"])
         self.forecasts = {k: f.sort_values("issued_at") for k, f in forecasts.groupby("series_id")}
         points = engine.store.orders.points(end=end.date(), series=series)
         self.actuals = {k: regular(p, self.freq, end) for k, p in points.groupby("unique_id")}
         self._cache: dict[tuple[str, dt.date | None], list[Deviation]] = {}
+        self._days: dict[str, dict[dt.date, float]] = {}
 
     def _cutoff(self, days: pd.Series) -> pd.Series:
         """Latest issue time (UTC) a forecast for each period may have: the local start ``lead`` periods earlier."""
@@ -331,4 +389,11 @@ class _Deviations:
                 last_day = (next_period(ds, self.freq) - pd.Timedelta(days=1)).date()
                 bounds = {80: (r.lo80, r.hi80), 95: (r.lo95, r.hi95)}
                 devs.append(Deviation(series_id, ds.date(), last_day, float(actual[ds]), float(r.yhat), bounds))
-        return devs
+        return self.calendar.excuse(devs, self._by_day(series_id), self.freq)
+
+    def _by_day(self, series_id: str) -> dict[dt.date, float]:
+        """The series' actuals by period start, for the calendar's closed-day test."""
+        if series_id not in self._days:
+            actual = self.actuals[series_id]
+            self._days[series_id] = dict(zip(actual.index.date, actual.to_numpy(dtype=float)))
+        return self._days[series_id]

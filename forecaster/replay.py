@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -98,3 +99,34 @@ def alert_rate(notifications: pd.DataFrame) -> pd.DataFrame:
     counts["total"] = counts.sum(axis=1)
     out = counts.reset_index().sort_values(["unique_id", "month"], ignore_index=True)
     return out[["unique_id", "month", *EVENTS, "total"]].astype({e: int for e in [*EVENTS, "total"]})
+
+
+ALERTS = ["opened", "escalated"]  # the events that tell people something is wrong
+PREVIEW_COLUMNS = ["unique_id", "opened", "escalated", "resolved", "alerts_per_month"]
+
+
+@dataclass(frozen=True)
+class AlertRatePreview:
+    """What a policy would have sent over a replay: per series, and alerts per series per month overall."""
+
+    per_series: pd.DataFrame
+    months: float
+    alerts_per_series_month: float
+
+
+def alert_rate_preview(notifications: pd.DataFrame, series: list[str], start: dt.date, end: dt.date) -> AlertRatePreview:
+    """Count a replay's messages per series (every series, quiet ones too), and its alerts per month.
+
+    An alert is an ``opened`` or ``escalated`` message; the span is ``start`` to ``end`` (the
+    replay's first and last run) in months of 30.44 days. Rows are sorted by alerts per month, most first.
+    """
+    if not series:
+        raise ValueError("alert_rate_preview: no series to count")
+    months = max((end - start).days, 1) / 30.44
+    counts = pd.crosstab(notifications["unique_id"], notifications["event"]) if len(notifications) else pd.DataFrame()
+    counts = counts.reindex(index=sorted(series), columns=EVENTS, fill_value=0).fillna(0).astype(int)
+    counts["alerts_per_month"] = (counts[ALERTS].sum(axis=1) / months).round(2)
+    table = counts.rename_axis(index="unique_id", columns=None).reset_index()
+    table = table.sort_values(["alerts_per_month", "unique_id"], ascending=[False, True], ignore_index=True)
+    overall = float(counts[ALERTS].to_numpy().sum()) / (len(series) * months)
+    return AlertRatePreview(table[PREVIEW_COLUMNS], round(months, 2), round(overall, 3))

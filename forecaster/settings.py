@@ -15,7 +15,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from alerts.channels import Channel, ConsoleChannel
 from alerts.incidents import IncidentPolicy
 from alerts.outbox import DeliveryPolicy
+from alerts.calendar import Calendar
 from alerts.rules import BandRule, PacingRule, Rule
+from forecaster.data.opportunities import OpportunityColumns
 from forecaster.errors import ConfigError
 
 from forecaster.settings_sources import SAMPLE_DIR, FileSource, Frozen, Source, SqlSource, check_timezone
@@ -52,6 +54,7 @@ class MonitorSettings(Frozen):
     completeness_delay_hours: float = Field(0.0, ge=0, description="Judge a period only this long after it ends.")
     rules: list[Rule] = Field(default_factory=lambda: [BandRule(kind="band"), PacingRule(kind="pacing")])
     incidents: IncidentPolicy = IncidentPolicy()
+    calendar: Calendar = Field(Calendar(), description="Holidays, events and closed days that are not judged (docs/detection.md).")
     lookback: int = Field(60, ge=1, description="On a first run, judge at most this many past periods.")
     lead: int | None = Field(
         None, ge=1,
@@ -65,7 +68,7 @@ class MonitorSettings(Frozen):
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> "MonitorSettings":
-        names = [r.rule_name if isinstance(r, PacingRule) else r.name for r in self.rules]
+        names = [r.rule_name for r in self.rules]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"rule names must be unique; repeated: {dupes} (set 'name' on each)")
@@ -109,6 +112,32 @@ class ServiceSettings(Frozen):
     misfire_grace_seconds: int = Field(3600, ge=1, description="A run may start at most this late (e.g. after a long previous run).")
 
 
+# --- The review dashboard (`salescast web`) and its KPI page ---
+
+
+class WebSettings(Frozen):
+    """Where the dashboard listens, who may act on incidents, and the address alert links use."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 exposes the dashboard to the network.")
+    port: int = Field(8050, ge=1, le=65535)
+    token: SecretStr | None = Field(None, description="Operator token for acknowledge, snooze and feedback, e.g. ${SALESCAST_WEB_TOKEN}; without it the pages are read-only.")
+    public_url: str | None = Field(None, pattern=r"^https?://", description="The dashboard's address as people reach it; alert messages link to its incident pages.")
+
+
+class RevOpsSettings(Frozen):
+    """The KPI page: an opportunities file and, optionally, orders and a quota per period."""
+
+    opportunities: Path = Field(description="CSV or Parquet of opportunities (deals).")
+    columns: OpportunityColumns = OpportunityColumns()
+    won_stages: list[str] = ["Won", "Closed Won"]
+    lost_stages: list[str] = ["Lost", "Closed Lost"]
+    products: Path | None = Field(None, description="Products table (product, sales_price): list price of deals without an amount.")
+    orders: Path | None = Field(None, description="Orders file (order_id, ordered_at, amount[, status]): adds orders and average order value.")
+    quota: float | None = Field(None, gt=0, description="Quota per period, in the currency of the amounts.")
+    freq: Literal["M", "Q"] = Field("Q", description="The period the page reports and forecasts: month or quarter.")
+    window_days: int = Field(90, ge=1, description="Trailing days for the win rate, deal size and cycle of pipeline velocity.")
+
+
 class Settings(Frozen):
     """The whole configuration of one salescast deployment."""
 
@@ -121,7 +150,9 @@ class Settings(Frozen):
     monitor: MonitorSettings = MonitorSettings()
     channels: list[Channel] = Field(default_factory=lambda: [ConsoleChannel(kind="console")])
     delivery: DeliveryPolicy = DeliveryPolicy()
-    dashboard_url: str | None = None
+    dashboard_url: str | None = Field(None, description="Older name of web.public_url, still read.")
+    web: WebSettings = WebSettings()
+    revops: RevOpsSettings | None = None
     jobs: list[JobSettings] = Field(default_factory=lambda: [JobSettings(name="daily", cron="0 6 * * *")])
     service: ServiceSettings = ServiceSettings()
 
@@ -149,6 +180,11 @@ class Settings(Frozen):
         if len(set(labels)) != len(labels):
             raise ValueError("two channels share a name; give each a distinct 'name'")
         return self
+
+    @property
+    def public_url(self) -> str | None:
+        """The dashboard's public address (``web.public_url``, else the older ``dashboard_url``)."""
+        return self.web.public_url or self.dashboard_url
 
 
 
@@ -213,6 +249,10 @@ def parse(data: Any, where: str, base_dir: Path | None = None) -> Settings:
     source = settings.source
     if base_dir is not None and isinstance(source, FileSource) and source.path and not source.path.is_absolute():
         settings = settings.model_copy(update={"source": source.model_copy(update={"path": base_dir / source.path})})
+    revops = settings.revops
+    if base_dir is not None and revops is not None:
+        files = {k: base_dir / v for k in ("opportunities", "products", "orders") if (v := getattr(revops, k)) is not None and not v.is_absolute()}
+        settings = settings.model_copy(update={"revops": revops.model_copy(update=files)})
     return settings
 
 

@@ -226,7 +226,7 @@ def test_webhook_is_signed_versioned_and_keyed(message):
     assert not verified(request, now=time.time() + 3600), "an old request replayed later is refused"
     assert request.headers["Idempotency-Key"] == message.key
     body = request.json()
-    assert body["schema"] == SCHEMA == "salescast.alert/v1"
+    assert body["schema"] == SCHEMA == "salescast.alert/v1.1"
     assert (body["key"], body["event"], body["severity"], body["series_id"]) == (message.key, "opened", "warning", "total")
     assert body["period"] == {"start": message.period_start.isoformat(), "end": message.period_end.isoformat()}
     assert len(body["history"]) == 28 and set(body["history"][0]) == {"date", "actual", "expected", "lower", "upper"}
@@ -250,3 +250,16 @@ def test_directory_keeps_the_chart_beside_the_message(tmp_path, message):
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}.{ext}" for ext in ("html", "json", "png", "txt")]
     assert (tmp_path / f"{stem}.png").read_bytes().startswith(PNG)
     assert json.loads((tmp_path / f"{stem}.json").read_text())["history"][0]["ds"] == message.history[0].ds.isoformat()
+
+
+def test_webhook_carries_the_decomposition_as_numbers(message):
+    with HTTPServer() as receiver:
+        WebhookNotifier(receiver.url + "/hook", SECRET, timeout=5).send(message)
+        body = receiver.requests[0].json()
+    why, expected = body["decomposition"], message.decomposition
+    assert (why["orders_change"], why["basket_change"], why["actual_orders"]) == (expected.orders_change, expected.basket_change, expected.actual_orders)
+    assert (1 + why["orders_change"]) * (1 + why["basket_change"]) == pytest.approx(1 + why["change"])
+    assert why["reference"] == "the same days of the previous 4 weeks"
+    assert [(s["dimension"], s["value"]) for s in why["segments"]] == [("country", "United Kingdom"), ("country", "Germany"), ("country", "France")]
+    assert set(why["segments"][0]) == {"dimension", "value", "expected", "actual", "change", "share"}
+    assert "Why:" in body["text"]

@@ -50,6 +50,7 @@ def test_email_html_with_its_inline_chart_renders_in_chromium(tmp_path):
     dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], check=True, capture_output=True, text=True, timeout=120).stdout
 
     assert message.title in dom and "£4,900" in dom and "chart.png" in dom
+    assert "Orders -22%, basket -10%" in dom and "United Kingdom -£1,302 (62% of the shortfall)" in dom
     image = matplotlib.image.imread(shot)
     assert image.shape[:2] == (HEIGHT, WIDTH)
     assert _pixels_near(image, BAND) > 2000, "the chart's forecast band is visible in the rendered email"

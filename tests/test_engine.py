@@ -45,7 +45,7 @@ def run_days(engine, clock, first, last):
     return summaries
 
 
-def test_drop_opens_one_incident_per_rule_and_reruns_send_nothing_twice(orders_with_drop, store_url):
+def test_drop_opens_one_incident_per_series_and_reruns_send_nothing_twice(orders_with_drop, store_url):
     settings = settings_for(orders_with_drop, store_url)
     store = Store(store_url).create()
     memory = MemoryNotifier()
@@ -56,7 +56,7 @@ def test_drop_opens_one_incident_per_rule_and_reruns_send_nothing_twice(orders_w
     assert opened, "a sustained 60% drop must open an incident"
     assert all(m.period_end >= dt.date.fromisoformat(DROP_FROM) for m in opened), "no alert before the drop"
     assert min(m.created_at for m in opened).date() <= dt.date(2011, 10, 14)
-    assert len({(m.series_id, m.rule) for m in opened}) == len(opened), "one incident per series and rule"
+    assert len({m.series_id for m in opened}) == len(opened), "one incident per series, whichever rules fire"
     assert "below forecast" in opened[0].title and opened[0].deviation_pct < -30
 
     sent_before = len(memory.sent)
@@ -119,12 +119,11 @@ def test_replay_on_a_real_store_opens_on_the_drop_and_resolves_on_recovery():
         "unique_id", "fired_at", "event", "rule", "severity", "period_start", "period_end",
         "actual", "expected", "lower", "upper", "deviation_pct",
     ]
-    for rule in ("band", "pacing_week"):
-        events = notifications[notifications.rule == rule]
-        assert events.event.tolist() == ["opened", "resolved"], notifications
-        opened, resolved = events.fired_at.str[:10]
-        assert "2015-06-02" <= opened <= "2015-06-08", "found within a week of the drop"
-        assert "2015-06-15" <= resolved <= "2015-06-26", "resolved after the recovery, not before"
+    assert notifications.event.tolist() == ["opened", "resolved"], "band and pacing tell one story"
+    assert notifications.rule.iloc[0] in ("band", "pacing_week")
+    opened, resolved = notifications.fired_at.str[:10]
+    assert "2015-06-02" <= opened <= "2015-06-08", "found within a week of the drop"
+    assert "2015-06-15" <= resolved <= "2015-06-26", "resolved after the recovery, not before"
     assert (notifications.deviation_pct[notifications.event == "opened"] < -20).all()
 
 

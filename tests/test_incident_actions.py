@@ -35,7 +35,7 @@ def test_actions_are_stored_with_their_audit_trail_and_survive_the_trackers_save
         assert labelled.feedback == "false_alarm"
 
         store.incidents.save(incident)  # the tracker's next save carries none of the people's fields
-        kept = store.incidents.current("Germany", "band")
+        kept = store.incidents.get(incident.id)
         assert (kept.acknowledged_at, kept.snoozed_until, kept.feedback) == (NOW, NOW + dt.timedelta(days=3), "false_alarm")
 
         trail = store.incidents.actions(incident.id)

@@ -2,6 +2,7 @@
 
 import collections
 import datetime as dt
+import json
 import signal
 import subprocess
 import sys
@@ -15,13 +16,16 @@ from typer.testing import CliRunner
 
 from alerts.compose import sample_message
 from alerts.message import Message
-from alerts.outbox import Delivery, redeliver
+from alerts.notifiers import safe_key
+from alerts.notifiers.webhook import WebhookNotifier
+from alerts.outbox import Delivery, DeliveryPolicy, deliver_due, redeliver
 from alerts.render import headline
 from alerts.routing import Route
 from forecaster.cli import app
 from forecaster.engine import Engine, RunSummary
 from forecaster.replay import SimulatedClock
 from forecaster.store import Store
+from forecaster.store.tables import messages
 
 SECRET = "whsec-outbox"
 FIRST, LAST = dt.date(2011, 10, 3), dt.date(2011, 10, 20)
@@ -59,7 +63,7 @@ def test_every_alert_arrives_once_through_500_429_timeouts_refusals_and_smtp_err
         ]
         store = Store(url).create()
         clock = SimulatedClock(START)
-        engine = Engine(settings_for(orders_with_drop, url, channels=channels), store, clock=clock)
+        engine = Engine(settings_for(orders_with_drop, url, channels=channels, by=["country"], top=1), store, clock=clock)
         summaries = run_days(engine, clock, FIRST, dt.date(2011, 10, 13))  # nothing listens on the webhook port
         with HTTPServer(port=hook_port) as hook:
             hook.reply(Reply(delay=1.0))  # stalls beyond the notifier's timeout, then answers 200
@@ -81,7 +85,7 @@ def test_every_alert_arrives_once_through_500_429_timeouts_refusals_and_smtp_err
     assert revived == 1 and report.sent == 1
     assert len(messages) >= 2 and counts == {"sent": 3 * len(messages)}
     assert sorted(post.split(":")[0] for post in posts) == sorted(headline(m) for m in messages.values())
-    assert sorted(m["Message-ID"] for m in mails) == sorted(f"<{k.replace('|', '_').replace(':', '_')}@salescast>" for k in messages)
+    assert sorted(m["Message-ID"].strip() for m in mails) == sorted(f"<{safe_key(k)}@salescast>" for k in messages)
     assert sorted(set(hook_keys)) == sorted(messages), "every alert reached the receiver"
     duplicates = [k for k, n in collections.Counter(hook_keys).items() if n > 1]
     assert len(duplicates) <= 1, "only the stalled request may arrive twice, with the same Idempotency-Key"
@@ -95,6 +99,7 @@ from test_engine import LONDON, settings_for
 from forecaster.engine import Engine
 from forecaster.replay import SimulatedClock, run_times
 from forecaster.store import Store
+from forecaster.store.tables import messages
 
 orders, url, hook = sys.argv[1:4]
 channels = [{{"kind": "webhook", "name": "hook", "url": hook, "secret": {secret!r}, "timeout_seconds": 0.3}}]
@@ -201,3 +206,21 @@ def test_alerts_cli_lists_retries_and_tests(tmp_path):
     assert "gave up" not in after.output
     assert tested.exit_code == 0 and unknown.exit_code == 2 and "configured: hook" in unknown.output
     assert [b["key"] for b in bodies][0] == message.key and bodies[1]["event"] == "test" and len(bodies[1]["history"]) == 28
+
+
+def test_a_message_stored_before_decompositions_existed_still_sends(tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store(url).create()
+    message = sample_message(dt.datetime(2024, 1, 8, tzinfo=dt.timezone.utc))
+    store.outbox.enqueue(message, ["hook"], message.created_at)
+    legacy = {k: v for k, v in message.to_dict().items() if k != "decomposition"}
+    with store.outbox.engine.begin() as conn:
+        conn.execute(messages.update().where(messages.c.key == message.key).values(payload=json.dumps(legacy)))
+    with HTTPServer() as hook:
+        notifiers = {"hook": WebhookNotifier(f"{hook.url}/hook", SECRET, timeout=5)}
+        report = deliver_due(store.outbox, notifiers, DeliveryPolicy(), message.created_at)
+        [request] = hook.requests
+    store.close()
+    assert report.sent == 1 and verified(request, secret=SECRET)
+    body = request.json()
+    assert body["schema"] == "salescast.alert/v1.1" and body["key"] == message.key and body["decomposition"] is None

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from alerts import render
-from alerts.message import Message
-from alerts.render import TemplateError, format_amount, format_period, render_email, render_slack, render_text
+from alerts.message import Decomposition, Message, SegmentShare
+from alerts.render import TemplateError, explanation, format_amount, format_period, render_email, render_slack, render_text
 
 
 @pytest.fixture
@@ -250,3 +250,65 @@ def test_broken_override_is_a_permanent_template_error(opened, tmp_path):
         render_text(opened, templates=tmp_path)
     assert caught.value.retryable is False
     assert "message.txt.j2" in str(caught.value)
+
+
+# Why it fired
+
+
+@pytest.fixture
+def explained(opened: Message) -> Message:
+    """Germany 23% down: 20% fewer orders, baskets 4% smaller; two cities behind most of it."""
+    why = Decomposition(
+        actual=41200.0, expected=53500.0, reference="the same days of the previous 4 weeks",
+        orders_change=412 / 515 - 1, basket_change=(41200 / 412) / (53500 / 515) - 1,
+        actual_orders=412, expected_orders=515.0, actual_aov=100.0, reference_aov=53500 / 515,
+        segments=(SegmentShare("city", "Berlin", 20000.0, 12400.0, 0.62), SegmentShare("city", "Köln", 6000.0, 4300.0, 0.14)),
+    )
+    return dataclasses.replace(opened, decomposition=why)
+
+
+def test_why_reads_as_orders_basket_and_segments(explained):
+    assert explanation(explained) == [
+        "Orders -20%, basket -4%: 412 orders of an expected 515, £100 per order against a usual £104 (the same days of the previous 4 weeks).",
+        "Biggest shortfalls by city: Berlin -£7,600 (62% of the shortfall), Köln -£1,700 (14%).",
+    ]
+    text = render_text(explained)
+    assert "\nWhy:\n- Orders -20%, basket -4%: " in text and "\n- Biggest shortfalls by city: Berlin" in text
+    assert render_slack(explained)["text"].endswith("vs expected £53,500 (orders -20%, basket -4%)"), "the phone notification says why"
+    [why] = [b for b in render_slack(explained)["blocks"] if b.get("text", {}).get("text", "").startswith("*Why*")]
+    assert "• Orders -20%, basket -4%" in why["text"]["text"] and "Berlin -£7,600" in why["text"]["text"]
+    visible = _Visible()
+    visible.feed(render_email(explained).html)
+    assert "Why" in visible.text and any(t.startswith("Biggest shortfalls by city") for t in visible.text)
+
+
+def test_without_a_decomposition_there_is_no_why(opened, resolved):
+    for message in (opened, resolved):
+        assert explanation(message) == [] and "Why" not in render_text(message) and "Why" not in render_email(message).html
+        assert not any("*Why*" in json.dumps(b) for b in render_slack(message)["blocks"])
+
+
+def test_segment_names_are_escaped_in_every_channel(explained):
+    hostile = dataclasses.replace(
+        explained, decomposition=dataclasses.replace(explained.decomposition, segments=(SegmentShare("city", HOSTILE, 20000.0, 12400.0, 0.7),))
+    )
+    html = render_email(hostile).html
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co -£7,600" in html
+    slack = json.dumps(render_slack(hostile), ensure_ascii=False)
+    assert "<script>" not in slack and "&lt;script&gt;alert(1)&lt;/script&gt; &amp;amp; Co" not in slack
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co -£7,600" in slack
+
+
+def test_an_order_count_series_speaks_in_orders(explained):
+    counts = dataclasses.replace(
+        explained, metric="orders", currency="",
+        decomposition=dataclasses.replace(explained.decomposition, orders_change=None, basket_change=None, segments=(SegmentShare("city", "Berlin", 300.0, 220.0, 0.8),)),
+    )
+    assert explanation(counts) == ["Biggest shortfalls by city: Berlin -80 orders (80% of the shortfall)."]
+
+
+def test_a_stored_message_keeps_its_decomposition_and_older_ones_still_load(explained, opened):
+    assert Message.from_dict(json.loads(json.dumps(explained.to_dict()))) == explained
+    older = opened.to_dict()
+    del older["decomposition"]
+    assert Message.from_dict(older) == opened

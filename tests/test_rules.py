@@ -6,10 +6,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, strategies as st
 
+from alerts.calendar import Calendar
 from alerts.deviation import Deviation, aggregate
 from alerts.incidents import IncidentPolicy, IncidentTracker, MemoryIncidentStore
-from alerts.rules import BandRule, PacingRule, period_start
+from alerts.rules import BandRule, CusumRule, PacingRule, period_start
 from conftest import DATA
+from real_series import rossmann_deviations
 
 DAY = dt.timedelta(days=1)
 START = dt.date(2015, 6, 1)  # a Monday
@@ -92,7 +94,7 @@ def _tracker(**policy):
 def _observe(tracker, rule, history, period_index):
     period = history[period_index].period_start
     since = lambda a, b: (b - a).days  # noqa: E731
-    return tracker.observe("s", "band", period, rule.evaluate(history[: period_index + 1]), since)
+    return tracker.observe("s", period, [rule.evaluate(history[: period_index + 1])], since)
 
 
 def test_incident_opens_once_stays_quiet_and_resolves():
@@ -146,3 +148,122 @@ def test_a_period_judged_again_after_a_crash_announces_the_same_event():
     again = _observe(tracker, rule, history, 1)  # the message was never queued: judge the period again
     assert first.kind == again.kind == "opened" and first.key == again.key
     assert _observe(tracker, rule, history, 2) is None
+
+
+# --- Rules on real Rossmann stores (expectation: same weekday and promo status, 16% noise; DE calendar) ---
+
+DROP = "2015-06-15"  # a Monday
+DROP_DAY = dt.date.fromisoformat(DROP)
+
+
+def first_firing(rule, history):
+    """The first period at which ``rule`` fires over ``history``, else None."""
+    for i in range(len(history)):
+        finding = rule.evaluate(history[: i + 1])
+        if finding is not None and finding.firing:
+            return history[i].period_start
+    return None
+
+
+def test_cusum_catches_a_small_sustained_drop_the_band_rule_misses():
+    """Store 262, sales 10% down from 15 June: within 10 days for CUSUM, never for 3-of-5 band breaches."""
+    dropped = rossmann_deviations(262, "2015-03-01", "2015-07-31", changes=[(DROP, "2015-07-31", 0.9)])
+    assert first_firing(CusumRule(kind="cusum"), dropped) <= dt.date(2015, 6, 25)
+    assert first_firing(BandRule(kind="band"), dropped) is None
+    clean = rossmann_deviations(262, "2015-03-01", "2015-07-31")
+    assert first_firing(CusumRule(kind="cusum"), clean) is None, "unmodified sales: no drift"
+
+
+def test_cusum_threshold_trades_speed_for_quiet():
+    dropped = rossmann_deviations(262, "2015-03-01", "2015-07-31", changes=[(DROP, "2015-07-31", 0.85)])
+    fast, slow = first_firing(CusumRule(kind="cusum", h=3), dropped), first_firing(CusumRule(kind="cusum", h=8), dropped)
+    assert fast < slow
+
+
+def test_cusum_restarts_after_each_alarm_and_recovers_with_the_recent_periods():
+    """Store 25, 30% down for three weeks: fires again only as the drift goes on; recovered four days after."""
+    history = rossmann_deviations(25, "2015-03-01", "2015-07-20", changes=[(DROP, "2015-07-05", 0.7)])
+    rule = CusumRule(kind="cusum")
+    up_to = lambda day: [d for d in history if d.period_start <= day]  # noqa: E731
+    findings = {d.period_start: rule.evaluate(up_to(d.period_start)) for d in history if d.period_start >= dt.date(2015, 6, 1)}
+    alarms = sorted(day for day, f in findings.items() if f is not None and f.firing)
+    assert alarms and alarms[0] <= dt.date(2015, 6, 18) and alarms[-1] <= dt.date(2015, 7, 5)
+    assert len(alarms) >= 3, "a drift that goes on crosses the threshold again"
+    assert all((b - a).days > 1 for a, b in zip(alarms, alarms[1:])), "the statistic starts again from zero after an alarm"
+    assert dt.date(2015, 6, 8) <= findings[alarms[0]].evidence.period_start <= DROP_DAY, "evidence: the run of the drift"
+    assert not findings[dt.date(2015, 7, 1)].recovered
+    assert findings[dt.date(2015, 7, 9)].recovered and not findings[dt.date(2015, 7, 9)].firing  # four normal days
+
+
+def test_direction_up_watches_surges_and_down_ignores_them():
+    """Store 3 (NW), sales 40% up for two weeks: an 'up' band rule fires, the default 'down' one does not.
+
+    Shoppers stock up the day before a holiday and catch up the day after: with those days
+    excused, the unmodified store has no surge at all.
+    """
+    calendar = Calendar(country="DE", subdivision="NW", holiday_before=1, holiday_after=1)
+    surge = rossmann_deviations(3, "2015-05-01", "2015-06-30", changes=[(DROP, "2015-06-28", 1.4)], calendar=calendar)
+    up = BandRule(kind="band", direction="up")
+    assert first_firing(up, surge) <= dt.date(2015, 6, 20)
+    assert first_firing(BandRule(kind="band"), surge) is None
+    finding = up.evaluate([d for d in surge if d.period_start <= dt.date(2015, 6, 20)])
+    assert finding.direction == "up" and finding.score > 0.2 and finding.evidence.deviation_pct > 20
+    assert first_firing(up, rossmann_deviations(3, "2015-05-01", "2015-06-30", calendar=calendar)) is None
+
+
+def test_min_volume_keeps_small_evidence_unjudged():
+    """Store 1 down 30%: judged with a volume floor below its week's expectation, not above it."""
+    history = rossmann_deviations(1, "2015-05-01", "2015-06-19", changes=[(DROP, "2015-06-30", 0.7)])
+    finding = BandRule(kind="band").evaluate(history)
+    assert finding.firing
+    assert BandRule(kind="band", min_volume=finding.evidence.expected * 0.9).evaluate(history).firing
+    assert BandRule(kind="band", min_volume=finding.evidence.expected * 1.1).evaluate(history) is None
+
+
+def test_pacing_projects_the_period_end_shortfall():
+    history = rossmann_deviations(1, "2015-05-01", "2015-06-17", changes=[(DROP, "2015-06-30", 0.7)])
+    finding = PacingRule(kind="pacing").evaluate(history)
+    assert finding.firing and finding.periods == 3  # Monday to Wednesday
+    assert finding.projected_shortfall == pytest.approx(finding.evidence.shortfall * 7 / 3)
+
+
+def test_pacing_hysteresis_keeps_the_incident_open_while_still_short():
+    """Store 1: a week 30% down, then a week 10% down (below min_shortfall, still material), then normal."""
+    history = rossmann_deviations(1, "2015-05-01", "2015-07-12", changes=[(DROP, "2015-06-21", 0.7), ("2015-06-22", "2015-06-28", 0.9)])
+    rule = PacingRule(kind="pacing", min_shortfall=0.15, min_rel_delta=0.05)
+    tracker = _tracker(resolve_after=2)
+    since = lambda a, b: (b - a).days  # noqa: E731
+    events = {}
+    for i, d in enumerate(history):
+        event = tracker.observe("store 1", d.period_start, [rule.evaluate(history[: i + 1])], since)
+        if event:
+            events[event.kind] = d.period_start
+    assert dt.date(2015, 6, 15) <= events["opened"] <= dt.date(2015, 6, 19)
+    assert events["resolved"] > dt.date(2015, 6, 28), "a week 10% short does not count as recovered"
+    short_week = rule.evaluate([d for d in history if d.period_start <= dt.date(2015, 6, 26)])
+    assert not short_week.firing and not short_week.recovered
+
+
+def test_excused_days_are_not_judged_and_do_not_fill_the_window():
+    """Ascension Day 2015 (store 1 closed): not judged, and the band window reaches back past it."""
+    history = rossmann_deviations(1, "2015-05-01", "2015-05-16")
+    by_day = {d.period_start: d for d in history}
+    assert by_day[dt.date(2015, 5, 14)].excused == "Ascension Day"
+    assert by_day[dt.date(2015, 5, 10)].excused.startswith("no sales")  # a Sunday
+    rule = BandRule(kind="band", n=3, m=5)
+    assert rule.evaluate(history[: history.index(by_day[dt.date(2015, 5, 14)]) + 1]) is None
+    finding = rule.evaluate(history)
+    assert finding.evidence.period_start == dt.date(2015, 5, 11), "Mon-Wed, Fri, Sat: five judged days"
+    assert finding.periods == 5
+
+
+def test_feedback_raises_each_rule_threshold_with_a_cap():
+    policy = IncidentPolicy(feedback_step=0.25, feedback_max=2.0)
+    assert policy.sensitivity({"real": 5}) == 1
+    assert policy.sensitivity({"false_alarm": 1}) == pytest.approx(1.25)
+    assert policy.sensitivity({"false_alarm": 1, "expected": 1}) == pytest.approx(1.5625)
+    assert policy.sensitivity({"false_alarm": 9}) == 2.0
+    band = BandRule(kind="band", min_rel_delta=0.1, min_abs_delta=50).desensitized(2.0)
+    assert (band.min_rel_delta, band.min_abs_delta) == (0.2, 100)
+    assert PacingRule(kind="pacing", min_shortfall=0.6).desensitized(2.0).min_shortfall == 0.99
+    assert CusumRule(kind="cusum", h=5).desensitized(1.5).h == 7.5

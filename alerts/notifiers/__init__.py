@@ -8,7 +8,7 @@ when it cannot (HTTP 4xx, SMTP 5xx, bad credentials).
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Protocol, Sequence, runtime_checkable
 
 from alerts.message import Message
 
@@ -20,6 +20,14 @@ class Notifier(Protocol):
 
     def send(self, message: Message) -> None:
         """Deliver ``message`` once; raise :class:`alerts.errors.DeliveryError` on failure."""
+
+
+@runtime_checkable
+class Addressable(Protocol):
+    """A notifier with recipients of its own (email), which can be narrowed to some of them."""
+
+    def to(self, recipients: Sequence[str]) -> Notifier:
+        """The same notifier for ``recipients`` only."""
 
 
 def safe_key(key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -59,6 +60,12 @@ class EmailNotifier:
 
     def __repr__(self) -> str:
         return f"EmailNotifier({self._name!r}, sender={self.sender!r}, recipients={self.recipients!r})"
+
+    def to(self, recipients: Sequence[str]) -> "EmailNotifier":
+        """The same notifier for ``recipients`` only (one audience of the channel)."""
+        other = copy.copy(self)
+        other.recipients = list(recipients)
+        return other
 
     def build(self, message: Message) -> EmailMessage:
         """The email for ``message``: text and HTML as ``multipart/alternative``; with a chart, the

@@ -1,4 +1,4 @@
-"""POST messages as signed JSON to any HTTP endpoint (schema ``salescast.alert/v1``, docs/webhook.md).
+"""POST messages as signed JSON to any HTTP endpoint (schema ``salescast.alert/v1.1``, docs/webhook.md).
 
 The receiver checks ``X-Salescast-Signature: sha256=<hex>``, the HMAC-SHA256 with the shared
 secret of ``<X-Salescast-Timestamp>.<raw body>``; the timestamp inside the signed string lets it
@@ -15,23 +15,27 @@ import json
 import math
 import string
 import time
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote, urlsplit
 
 import requests
 
-from alerts.message import Message
+from alerts.message import Decomposition, Message
 from alerts.notifiers.http import checked, post
 from alerts.render import headline, render_text
 
-SCHEMA = "salescast.alert/v1"
+SCHEMA = "salescast.alert/v1.1"
 SIGNATURE_HEADER = "X-Salescast-Signature"
 TIMESTAMP_HEADER = "X-Salescast-Timestamp"
 _KEY_SAFE = string.punctuation.replace("%", "") + " "
 
 
-def payload(message: Message) -> dict[str, Any]:
-    """The ``salescast.alert/v1`` document of ``message`` (numbers that are not finite become null)."""
+def payload(message: Message, templates: Path | None = None) -> dict[str, Any]:
+    """The ``salescast.alert/v1.1`` document of ``message`` (numbers that are not finite become null).
+
+    ``templates`` is a folder overriding the built-in ``message.txt.j2`` of the ``text`` field.
+    """
     return {
         "schema": SCHEMA,
         "key": message.key,
@@ -41,7 +45,7 @@ def payload(message: Message) -> dict[str, Any]:
         "rule": message.rule,
         "title": message.title,
         "headline": headline(message),
-        "text": render_text(message),
+        "text": render_text(message, templates),
         "period": {"start": message.period_start.isoformat(), "end": message.period_end.isoformat()},
         "metric": message.metric,
         "currency": message.currency,
@@ -56,6 +60,27 @@ def payload(message: Message) -> dict[str, Any]:
         "history": [
             {"date": p.ds.isoformat(), "actual": _number(p.actual), "expected": _number(p.expected), "lower": _number(p.lower), "upper": _number(p.upper)}
             for p in message.history
+        ],
+        "decomposition": _decomposition(message.decomposition) if message.decomposition else None,
+    }
+
+
+def _decomposition(found: Decomposition) -> dict[str, Any]:
+    """The decomposition block: fractions as numbers (-0.2 = 20% below), segments worst first."""
+    return {
+        "actual": _number(found.actual),
+        "expected": _number(found.expected),
+        "change": _number(found.change),
+        "orders_change": _optional(found.orders_change),
+        "basket_change": _optional(found.basket_change),
+        "actual_orders": found.actual_orders,
+        "expected_orders": _optional(found.expected_orders),
+        "actual_aov": _optional(found.actual_aov),
+        "reference_aov": _optional(found.reference_aov),
+        "reference": found.reference,
+        "segments": [
+            {"dimension": s.dimension, "value": s.value, "expected": _number(s.expected), "actual": _number(s.actual), "change": _number(s.change), "share": _number(s.share)}
+            for s in found.segments
         ],
     }
 
@@ -73,8 +98,18 @@ class WebhookNotifier:
     The URL and the secret never appear in errors or ``repr``.
     """
 
-    def __init__(self, url: str, secret: str, *, timeout: float = 10.0, session: requests.Session | None = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        timeout: float = 10.0,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        templates: Path | None = None,
+    ):
         self._url = url
+        self._templates = templates
         self._secret = secret
         self._timeout = timeout
         self._session = session or requests.Session()
@@ -85,7 +120,7 @@ class WebhookNotifier:
         return f"WebhookNotifier({self._name!r})"
 
     def send(self, message: Message) -> None:
-        body = json.dumps(payload(message), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        body = json.dumps(payload(message, self._templates), ensure_ascii=False, allow_nan=False).encode("utf-8")
         timestamp = str(int(self._clock()))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
@@ -99,3 +134,7 @@ class WebhookNotifier:
 
 def _number(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def _optional(value: float | None) -> float | None:
+    return None if value is None else _number(value)

@@ -47,7 +47,9 @@ def alerts_retry(
     with opened_store(config) as (resolved, store):
         engine = Engine(resolved, store)
         ids = None if every else [delivery_id]
-        revived, report = redeliver(store.outbox, ids, engine.notifiers, resolved.delivery, engine.clock(), router=engine.router)
+        revived, report = redeliver(
+            store.outbox, ids, engine.notifiers, resolved.delivery, engine.clock(), router=engine.router, overview=engine.overview,
+        )
     if delivery_id is not None and not revived:
         raise fail(InputError(f"no dead delivery with id {delivery_id!r} (see `salescast alerts list --failed`)"))
     out.print(f"revived {revived}; sent {report.sent}, retrying {report.retrying}, dead {report.dead}", highlight=False)

@@ -140,10 +140,10 @@ def replay(
     date_col: str = typer.Option("ds", "--date-col"),
     value_col: str = typer.Option("y", "--value-col"),
 ) -> None:
-    """Simulate the scheduled engine once per period and list every notification it would have sent."""
+    """Simulate the scheduled engine once per period, list every notification it would have sent, and preview the alert rate."""
     from forecaster import settings
     from forecaster.data.series import read_long
-    from forecaster.replay import replay_series
+    from forecaster.replay import alert_rate_preview, replay_series
 
     try:
         resolved = settings.load(config) if config else settings.Settings()
@@ -163,6 +163,25 @@ def replay(
     write_csv(notifications, output)
     if output:
         out.print(f"{len(notifications)} notifications written to {output}")
+    preview = alert_rate_preview(notifications, sorted(long["unique_id"].unique()), first, last)
+    _print_alert_rate(preview, out if output else err)
+
+
+def _print_alert_rate(preview, console) -> None:
+    """The alert-rate preview: the noisiest series, then alerts per series per month overall."""
+    from rich.table import Table
+
+    shown = preview.per_series.head(PREVIEW_ROWS)
+    table = Table(title=f"alerts the policy would have sent over {preview.months:g} months")
+    for column in shown.columns:
+        table.add_column(column, justify="left" if column == "unique_id" else "right")
+    for row in shown.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+    hidden = len(preview.per_series) - len(shown)
+    if hidden:
+        console.print(f"... and {hidden} quieter series", highlight=False)
+    console.print(f"overall: {preview.alerts_per_series_month:g} alerts (opened or escalated) per series per month", highlight=False)
 
 
 @app.command()

@@ -36,21 +36,10 @@ def _incident(row) -> Incident:
 
 
 class SqlIncidentStore:
-    """Incidents keyed by id; the open one per series and rule is the current one."""
+    """Incidents keyed by id, with people's actions on them."""
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
-
-    def current(self, series_id: str, rule: str) -> Incident | None:
-        query = (
-            sa.select(incidents)
-            .where(incidents.c.series_id == series_id, incidents.c.rule == rule)
-            .order_by((incidents.c.status == "open").desc(), incidents.c.last_period.desc())
-            .limit(1)
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
-        return _incident(row) if row else None
 
     def save(self, incident: Incident) -> None:
         """Insert or update the tracker's state of an incident (people's actions are left as they are)."""
