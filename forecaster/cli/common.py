@@ -95,7 +95,7 @@ def write_csv(frame, output: Optional[Path]) -> None:
 
 @contextlib.contextmanager
 def opened_store(config: Optional[Path]) -> Iterator[tuple["Settings", "Store"]]:
-    """The config and its store, for a command's duration; a bad config or database exits with code 2."""
+    """The config and its store, for a command's duration; a bad config exits with code 2, an unusable database with 1."""
     from forecaster import settings
     from forecaster.errors import ConfigError, StoreError
     from forecaster.store import Store
@@ -103,8 +103,10 @@ def opened_store(config: Optional[Path]) -> Iterator[tuple["Settings", "Store"]]
     try:
         resolved = settings.load(config)
         store = Store(resolved.store.url).create()
-    except (ConfigError, StoreError) as exc:
+    except ConfigError as exc:
         raise fail(exc) from None
+    except StoreError as exc:
+        raise fail(exc, 1) from None
     try:
         yield resolved, store
     finally:

@@ -11,9 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from forecaster.cli.common import (
-    ConfigOption, app, check_choice, fail, out,
-)
+from forecaster.cli.common import ConfigOption, app, check_choice, fail, opened_store, out
 from forecaster.errors import ConfigError, InputError, StoreError
 
 db_app = typer.Typer(help="The engine's database: schema migrations.", no_args_is_help=True)
@@ -47,21 +45,10 @@ def serve(
 @app.command()
 def status(config: Optional[Path] = ConfigOption, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show the schedule, last and next run per job, the leader, open incidents and pending deliveries."""
-    from forecaster import settings
     from forecaster.health import status as service_status
-    from forecaster.store import Store
 
-    try:
-        resolved = settings.load(config)
-        store = Store(resolved.store.url).create()
-    except ConfigError as exc:
-        raise fail(exc) from None
-    except StoreError as exc:
-        raise fail(exc, 1) from None
-    try:
+    with opened_store(config) as (resolved, store):
         report = service_status(resolved, store, dt.datetime.now(dt.timezone.utc))
-    finally:
-        store.close()
     if as_json:
         out.print_json(json.dumps(report))
         return
@@ -80,18 +67,8 @@ def status(config: Optional[Path] = ConfigOption, as_json: bool = typer.Option(F
 @db_app.command("upgrade")
 def db_upgrade(config: Optional[Path] = ConfigOption) -> None:
     """Migrate the store's database to the current schema (`serve` also does this on start)."""
-    from forecaster import settings
-    from forecaster.store import Store
     from forecaster.store.schema import revision
 
-    try:
-        store = Store(settings.load(config).store.url).create()
-    except ConfigError as exc:
-        raise fail(exc) from None
-    except StoreError as exc:
-        raise fail(exc, 1) from None
-    try:
+    with opened_store(config) as (_, store):
         out.print(f"[green]ok:[/] {store.where} is at revision {revision(store.engine)}")
-    finally:
-        store.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import NamedTuple
 
 import pandas as pd
 import sqlalchemy as sa
@@ -12,6 +13,15 @@ from forecaster.store import utc_naive
 from forecaster.store.tables import forecasts, model_choices
 
 _BOUNDS = {"lo80": "yhat_lo_80", "hi80": "yhat_hi_80", "lo95": "yhat_lo_95", "hi95": "yhat_hi_95"}
+
+
+class ModelChoice(NamedTuple):
+    """The model picked for a series, the period it was picked at, its backtest scores (mean MASE per candidate) and why."""
+
+    model: str
+    selected_for: dt.date
+    scores: dict[str, float]
+    reason: str
 
 
 class ForecastRepository:
@@ -58,11 +68,11 @@ class ForecastRepository:
         frame["issued_at"] = pd.to_datetime(frame["issued_at"]).dt.tz_localize("UTC")
         return frame
 
-    def choice(self, series_id: str) -> tuple[str, dt.date] | None:
-        """The model chosen for a series and the period it was chosen at."""
+    def choice(self, series_id: str) -> ModelChoice | None:
+        """The model chosen for a series, when, with its scores and reason."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(model_choices).where(model_choices.c.series_id == series_id)).first()
-        return (row.model, row.selected_for) if row else None
+        return ModelChoice(row.model, row.selected_for, json.loads(row.scores), row.reason) if row else None
 
     def save_choice(self, series_id: str, model: str, scores: dict[str, float], reason: str, selected_for: dt.date) -> None:
         """Record a model selection with its backtest scores."""

@@ -101,11 +101,13 @@ class OrderRepository:
             for start in range(0, len(rows), 5000):
                 conn.execute(points.insert(), rows[start : start + 5000])
 
-    def points(self, end: dt.date | None = None, series: list[str] | None = None) -> pd.DataFrame:
-        """Points up to ``end`` as ``unique_id, ds, y`` (ds as datetime64)."""
+    def points(self, end: dt.date | None = None, series: list[str] | None = None, start: dt.date | None = None) -> pd.DataFrame:
+        """Points from ``start`` up to ``end`` as ``unique_id, ds, y`` (ds as datetime64)."""
         query = sa.select(points.c.series_id.label("unique_id"), points.c.ds, points.c.y)
         if end is not None:
             query = query.where(points.c.ds <= end)
+        if start is not None:
+            query = query.where(points.c.ds >= start)
         if series is not None:
             query = query.where(points.c.series_id.in_(series))
         with self.engine.connect() as conn:

@@ -1,0 +1,69 @@
+"""The RevOps KPI page: win rate, deal size, sales cycle, pipeline velocity, coverage against quota,
+and the current period's revenue forecast from the pipeline (P10/P50/P90), from the `revops:` files."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from forecaster.data.opportunities import Outcomes, as_known_at, read_opportunities, read_products
+from forecaster.errors import InputError
+from forecaster.pipeline_forecast import PipelineForecast, forecast_period
+from forecaster.revops import kpi_report
+from forecaster.settings import RevOpsSettings
+from forecaster.web.common import Table, context, page
+
+router = APIRouter()
+
+_FORMATS = {
+    "revenue": "money", "win_rate": "share", "avg_deal_size": "money", "sales_cycle_days": "number", "pipeline_value": "money",
+    "pipeline_velocity": "money", "revenue_growth": "share", "quota": "money", "attainment": "share", "coverage": "ratio", "aov": "money",
+}
+
+
+def kpi_table(revops: RevOpsSettings) -> pd.DataFrame:
+    """The KPI report per period, with quota, attainment and coverage when a quota per period is set.
+
+    Coverage is the pipeline value at the period's start (the previous period's end) over its quota.
+    """
+    report = kpi_report(
+        revops.opportunities, revops.freq, None, revops.window_days, revops.columns,
+        Outcomes(tuple(revops.won_stages), tuple(revops.lost_stages)), products=revops.products, orders=revops.orders,
+    ).drop(columns="segment")
+    if revops.quota is not None:
+        report["quota"] = revops.quota
+        report["attainment"] = report["revenue"] / revops.quota
+        report["coverage"] = report["pipeline_value"].shift(1) / revops.quota
+    return report
+
+
+def pipeline_outlook(revops: RevOpsSettings, today: dt.date) -> PipelineForecast:
+    """The current period's revenue simulated from the pipeline, as of today or the file's last activity if earlier."""
+    prices = read_products(revops.products) if revops.products else None
+    deals = read_opportunities(revops.opportunities, revops.columns, Outcomes(tuple(revops.won_stages), tuple(revops.lost_stages)), prices)
+    last_activity = pd.concat([deals["created_at"], deals["closed_at"]]).max()
+    as_of = min(pd.Timestamp(today), last_activity)
+    return forecast_period(as_known_at(deals, as_of), as_of, revops.freq, revops.window_days)
+
+
+@router.get("/kpis")
+def kpis_page(request: Request) -> Response:
+    """KPI cards for the current period, the per-period table, and the pipeline forecast; or how to configure it."""
+    settings, _ = context(request)
+    revops = settings.revops
+    if revops is None:
+        return page(request, "kpis.html", title="KPIs", configured=False)
+    try:
+        table = kpi_table(revops)
+        outlook = pipeline_outlook(revops, dt.datetime.now(dt.timezone.utc).date())
+    except InputError as exc:
+        return page(request, "kpis.html", title="KPIs", configured=True, problem=str(exc), status_code=422)
+    current = table[table["ds"] == outlook.period.start_time.strftime("%Y-%m-%d")]
+    pacing = outlook.pacing(revops.quota) if revops.quota else None
+    return page(
+        request, "kpis.html", title="KPIs", configured=True, tables=[Table("kpis", table.iloc[::-1], formats=_FORMATS)],
+        current=current.iloc[0].to_dict() if len(current) else {}, outlook=outlook, pacing=pacing, quota=revops.quota,
+    )
