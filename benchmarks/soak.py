@@ -3,7 +3,8 @@
 Series are resampled from real Rossmann stores (``../shared/data/rossmann/train.csv.gz``): each
 synthetic series is one store's daily sales times a random scale, with multiplicative noise.
 Each cycle is one scheduled run (``Engine.run`` as of the next midnight, on a simulated clock)
-followed by the retention pass, on a SQLite store; ``model: naive`` keeps it fast.
+followed by the retention pass and the release of freed heap, as ``salescast serve`` does, on
+a SQLite store; ``model: naive`` keeps it fast.
 
     python3 benchmarks/soak.py --series 10000 --cycles 20
 
@@ -27,6 +28,7 @@ import psutil
 
 from forecaster.engine import Engine
 from forecaster.replay import SimulatedClock, run_times
+from forecaster.service import release_free_memory
 from forecaster.settings import parse
 from forecaster.store import Store
 
@@ -82,6 +84,7 @@ def soak(n: int, cycles: int, history_days: int) -> pd.DataFrame:
             summary = engine.run(moment, sync=False, job="soak")
             store.prune(settings.store.retention_days, moment)
             gc.collect()
+            release_free_memory()  # as the service does after each run
             rows.append(
                 {
                     "cycle": cycle, "as_of": moment.date().isoformat(), "seconds": round(time.perf_counter() - started, 1),
