@@ -108,7 +108,7 @@ def test_missing_file(tmp_path):
 @pytest.mark.parametrize("example", sorted((settings.Path(__file__).parents[1] / "config" / "examples").glob("*.yaml")), ids=lambda p: p.name)
 def test_config_examples_are_valid(example, monkeypatch):
     for name in ("SALESCAST_DB_PASSWORD", "SHOP_DB_PASSWORD", "SMTP_PASSWORD", "SLACK_BOT_TOKEN", "SALESCAST_WEBHOOK_SECRET",
-                 "WC_CONSUMER_KEY", "WC_CONSUMER_SECRET", "WC_DB_PASSWORD", "SHOPIFY_ACCESS_TOKEN"):
+                 "WC_CONSUMER_KEY", "WC_CONSUMER_SECRET", "WC_DB_PASSWORD", "SHOPIFY_ACCESS_TOKEN", "SALESCAST_WEB_TOKEN"):
         monkeypatch.setenv(name, "secret")
     monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.test/services/T/B/X")
     assert settings.load(example).channels
