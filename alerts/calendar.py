@@ -103,6 +103,29 @@ class Calendar(BaseModel):
             return [replace(d, excused=self._excuse_day(d.period_start, d.actual, actuals)) for d in deviations]
         return [self._scaled(d) for d in deviations]
 
+    def was_closed(self, day: dt.date, actual: float, actuals: Mapping[dt.date, float]) -> bool:
+        """Whether a past day without sales was a day the store did not trade (not a day of zero demand)."""
+        return actual <= 0 and self._excuse_day(day, actual, actuals) is not None
+
+    def will_be_closed(self, day: dt.date, actuals: Mapping[dt.date, float]) -> bool:
+        """Whether the store will most likely not trade on a future ``day``, judged from ``actuals`` (its history).
+
+        A closed weekday; a weekday it was usually closed on lately (``closed_from_data``); a public
+        holiday, when it sold nothing on most of the public holidays in its history.
+        """
+        if WEEKDAYS[day.weekday()] in self.closed_weekdays:
+            return True
+        if self.closed_from_data and _usually_closed(day, actuals):
+            return True
+        return self._is_holiday(day) and self._closed_on_holidays(actuals)
+
+    def _is_holiday(self, day: dt.date) -> bool:
+        return self.country is not None and day in _holidays(self.country, self.subdivision, day.year)
+
+    def _closed_on_holidays(self, actuals: Mapping[dt.date, float]) -> bool:
+        sold = [y for d, y in actuals.items() if self._is_holiday(d) and WEEKDAYS[d.weekday()] not in self.closed_weekdays]
+        return bool(sold) and sum(1 for y in sold if y <= 0) * 2 >= len(sold)
+
     def _excuse_day(self, day: dt.date, actual: float, actuals: Mapping[dt.date, float]) -> str | None:
         reason = self.reason(day)
         if reason is None and self.closed_from_data and actual <= 0 and _usually_closed(day, actuals):

@@ -23,6 +23,7 @@ from _detection_data import FOLLOW_DAYS, BenchSeries, Drop
 from alerts.deviation import Deviation
 from alerts.incidents import IncidentPolicy, IncidentTracker, MemoryIncidentStore
 from forecaster.forecasting import choose_model, forecast_one
+from forecaster.trading_days import close_forecast, open_demand
 from forecaster.settings import ForecastSettings, MonitorSettings
 
 LEAD = MonitorSettings().lead_for("D")
@@ -47,14 +48,14 @@ class ModelFit:
         if self.model != "auto":
             return self
         cfg = ForecastSettings()
-        y = series.y[series.y.index <= origin].iloc[-cfg.history :]
+        y = open_demand(series.y[series.y.index <= origin].iloc[-cfg.history :], series.calendar, "D")
         horizon = min(cfg.horizon, max(1, len(y) // (2 * cfg.backtest_folds)))
         return ModelFit(choose_model(y, "D", "auto", cfg.candidates, horizon, cfg.backtest_folds, {})[0])
 
     def __call__(self, series: BenchSeries, origin: pd.Timestamp) -> pd.DataFrame:
         y = series.y[series.y.index <= origin].iloc[-HISTORY:]
-        frame, _ = forecast_one(y, "D", HORIZON, LEVELS, self.model, {})
-        return frame.set_index("ds")
+        frame, _ = forecast_one(open_demand(y, series.calendar, "D"), "D", HORIZON, LEVELS, self.model, {})
+        return close_forecast(frame, y, series.calendar, "D").set_index("ds")
 
 
 @dataclass(frozen=True)

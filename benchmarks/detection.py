@@ -117,8 +117,9 @@ METHOD = f"""Each series' last {WINDOW_DAYS} days are replayed day by day. A dro
 from its start (a seeded random open day that leaves {FOLLOW_DAYS} days after it; the same day for
 the three sizes of a series and for every detector) onwards; each drop is followed for
 {FOLLOW_DAYS} days or until its first alarm. Only open days are scored (Rossmann `Open = 1` with
-sales; Online Retail days with revenue). Closed days are zeros in the forecaster's training data,
-as the engine stores them.
+sales; Online Retail days with revenue). Closed days are zeros in the stored series, as the engine
+stores them; as in the engine, salescast's forecaster learns from them interpolated and forecasts
+the days its calendar expects closed as 0 (`forecaster/trading_days.py`).
 
 - **Replay**: the forecaster is refitted once a week and each fit serves the days 8 to 14 after its
   last training day, so every day is judged against a forecast issued 7 to 13 days before it (the

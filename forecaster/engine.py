@@ -36,6 +36,7 @@ from forecaster.forecasting import choose_model, forecast_one
 from forecaster.logs import bound
 from forecaster.settings import Settings
 from forecaster.store import Store
+from forecaster.trading_days import close_forecast, open_demand
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -186,6 +187,7 @@ class Engine:
         done = self.store.forecasts.issued(as_of)
         points = self.store.orders.points(end=end.date(), series=series)
         params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
+        calendar = self.settings.monitor.calendar
         for series_id, frame in points.groupby("unique_id"):
             if series_id in done:
                 continue
@@ -194,8 +196,10 @@ class Engine:
                 summary.waiting.append(series_id)
                 continue
             try:
-                model = self._model_for(series_id, y, end, params)
-                forecast, note = forecast_one(y, self.freq, cfg.horizon, LEVELS, model, params)
+                demand = open_demand(y, calendar, self.freq)
+                model = self._model_for(series_id, demand, end, params)
+                forecast, note = forecast_one(demand, self.freq, cfg.horizon, LEVELS, model, params)
+                forecast = close_forecast(forecast, y, calendar, self.freq)
             except ForecasterError as exc:
                 summary.failed[series_id] = str(exc)
                 log.warning("series %s: %s", series_id, exc, extra={"series": series_id})

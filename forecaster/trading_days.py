@@ -1,0 +1,46 @@
+"""Days a store does not trade: neither demand to learn from nor demand to forecast.
+
+The monitor's calendar (``monitor.calendar``, ``alerts/calendar.py``) says which past days
+without sales were closed days (a closed weekday, a holiday, a weekday it was usually closed on
+lately) and which future days it will most likely be closed. Per-series models are fitted on the
+series with those days interpolated from their open neighbours, so a shop's closed Sundays
+neither pull its other days down nor widen every interval; a day it will be closed on is
+forecast as 0, bounds included. Weekly and monthly series are used as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from alerts.calendar import Calendar
+
+
+def _by_day(y: pd.Series) -> dict[dt.date, float]:
+    return dict(zip(y.index.date, y.to_numpy(dtype=float)))
+
+
+def open_demand(y: pd.Series, calendar: Calendar, freq: str) -> pd.Series:
+    """``y`` with its closed days interpolated from open neighbours (unchanged when none, or none is open)."""
+    if freq != "D":
+        return y
+    by_day = _by_day(y)
+    closed = [calendar.was_closed(day, value, by_day) for day, value in by_day.items()]
+    if not any(closed) or all(closed):
+        return y
+    return y.mask(pd.Series(closed, index=y.index)).interpolate(limit_direction="both")
+
+
+def close_forecast(forecast: pd.DataFrame, y: pd.Series, calendar: Calendar, freq: str) -> pd.DataFrame:
+    """``forecast`` (``ds`` and value columns) with 0 on every day the store will most likely be closed, judged from ``y``."""
+    if freq != "D":
+        return forecast
+    by_day = _by_day(y)
+    closed = [calendar.will_be_closed(day.date(), by_day) for day in pd.DatetimeIndex(forecast["ds"])]
+    if not any(closed):
+        return forecast
+    values = [c for c in forecast.columns if c.startswith("yhat")]
+    out = forecast.copy()
+    out.loc[closed, values] = 0.0
+    return out
