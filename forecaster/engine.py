@@ -29,7 +29,8 @@ from alerts.notifiers import Notifier
 from alerts.outbox import deliver_due
 from alerts.routing import Router
 from alerts.rules import rule_name
-from forecaster.data.series import TOTAL, last_complete, next_period, period_starts, periods_between, points_from_orders, regular
+from forecaster.data.series import TOTAL, last_complete, next_period, period_span, period_starts, periods_between, points_from_orders, regular
+from forecaster.deviations import Deviations
 from forecaster.data.sources import open_source
 from forecaster.errors import ForecasterError, InputError
 from forecaster.forecasting import choose_model, forecast_one
@@ -237,8 +238,8 @@ class Engine:
             return
         context = max((r.history_periods for r in cfg.rules), default=0)
         context_days = max((_CONTEXT[getattr(r, "period", "band")] for r in cfg.rules), default=0)
-        start = min(first_judged.values()) - _periods(max(context, CHART_PERIODS), self.freq) - pd.Timedelta(days=context_days)
-        judge = _Deviations(self, series, start, end)
+        start = min(first_judged.values()) - period_span(max(context, CHART_PERIODS), self.freq) - pd.Timedelta(days=context_days)
+        judge = Deviations(self.store, self.settings, self.freq, series, start, end)
         tracker = IncidentTracker(cfg.incidents, self.store.incidents)
         feedback = self.store.incidents.feedback_counts()
         since = lambda a, b: periods_between(pd.Timestamp(a), pd.Timestamp(b), self.freq)  # noqa: E731
@@ -264,7 +265,7 @@ class Engine:
         first = {}
         for series_id in series:
             lasts = [judged[(series_id, n)] for n in names if (series_id, n) in judged]
-            first[series_id] = next_period(pd.Timestamp(min(lasts)), self.freq) if lasts else end - _periods(self.settings.monitor.lookback - 1, self.freq)
+            first[series_id] = next_period(pd.Timestamp(min(lasts)), self.freq) if lasts else end - period_span(self.settings.monitor.lookback - 1, self.freq)
         return first
 
     def _announce(self, event, history: list[Deviation], summary: RunSummary) -> None:
@@ -304,7 +305,7 @@ class Engine:
         cfg = self.settings
         last = min(pd.Timestamp(end), last_complete(self.clock(), cfg.timezone, self.freq, cfg.monitor.completeness_delay_hours))
         series = self.watched_series(last)
-        judge = _Deviations(self, series, pd.Timestamp(start), last)
+        judge = Deviations(self.store, self.settings, self.freq, series, pd.Timestamp(start), last)
         statuses = []
         for series_id in series:
             inside = [d for d in judge.history(series_id, None, None) if d.period_start >= start and d.period_end <= end]
@@ -332,72 +333,3 @@ def _crash_point(name: str) -> None:
     """Test hook: SALESCAST_CRASH_AT=after_sync|mid_forecast|before_send kills the process there (SIGKILL)."""
     if os.environ.get("SALESCAST_CRASH_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _periods(n: int, freq: str) -> pd.DateOffset | pd.Timedelta:
-    return pd.DateOffset(months=n) if freq == "M" else pd.Timedelta(days=n * (1 if freq == "D" else 7))
-
-
-class _Deviations:
-    """Actual vs. expected per period, each against a forecast issued ``lead`` periods before it.
-
-    With a ``baseline`` (the first period of an open incident's evidence), only forecasts issued
-    before it count, so the incident is judged against the plan made before it began; where no
-    such forecast reaches, the usual one is used (a drop that lasts becomes the new normal).
-    The monitor's calendar excuses holidays, events and closed days (``alerts.calendar``).
-    """
-
-    def __init__(self, engine: Engine, series: list[str], start: pd.Timestamp, end: pd.Timestamp):
-        self.freq = engine.freq
-        self.timezone = engine.settings.timezone
-        self.lead = engine.settings.monitor.lead_for(self.freq)
-        self.calendar = engine.settings.monitor.calendar
-        forecasts = engine.store.forecasts.issued_before(series, start.date(), end.date())
-        forecasts["cutoff"] = self._cutoff(forecasts["ds"])
-        self.forecasts = {k: f.sort_values("issued_at") for k, f in forecasts.groupby("series_id")}
-        points = engine.store.orders.points(end=end.date(), series=series)
-        self.actuals = {k: regular(p, self.freq, end) for k, p in points.groupby("unique_id")}
-        self._cache: dict[tuple[str, dt.date | None], list[Deviation]] = {}
-        self._days: dict[str, dict[dt.date, float]] = {}
-
-    def _cutoff(self, days: pd.Series) -> pd.Series:
-        """Latest issue time (UTC) a forecast for each period may have: the local start ``lead`` periods earlier."""
-        shifted = pd.Series([d - _periods(self.lead, self.freq) for d in days], index=days.index, dtype="datetime64[ns]")
-        return shifted.dt.tz_localize(self.timezone, ambiguous=False, nonexistent="shift_forward").dt.tz_convert("UTC")
-
-    def periods(self, series_id: str) -> list[pd.Timestamp]:
-        """Periods of the series that have a usable forecast, oldest first."""
-        return [pd.Timestamp(d.period_start) for d in self.history(series_id, None, None)]
-
-    def history(self, series_id: str, until: pd.Timestamp | None, baseline: dt.date | None) -> list[Deviation]:
-        """Deviations up to ``until`` (all when None), against pre-``baseline`` forecasts when given."""
-        key = (series_id, baseline)
-        if key not in self._cache:
-            self._cache[key] = self._build(series_id, baseline)
-        devs = self._cache[key]
-        return devs if until is None else [d for d in devs if pd.Timestamp(d.period_start) <= until]
-
-    def _build(self, series_id: str, baseline: dt.date | None) -> list[Deviation]:
-        forecasts = self.forecasts.get(series_id)
-        actual = self.actuals.get(series_id)
-        if forecasts is None or actual is None:
-            return []
-        eligible = forecasts[forecasts["issued_at"] <= forecasts["cutoff"]]
-        chosen = eligible.groupby("ds").tail(1).set_index("ds")
-        if baseline is not None:
-            anchor = self._cutoff(pd.Series([pd.Timestamp(baseline)])).iloc[0]
-            chosen = eligible[eligible["issued_at"] <= anchor].groupby("ds").tail(1).set_index("ds").combine_first(chosen)
-        devs = []
-        for ds, r in chosen.sort_index().iterrows():
-            if ds in actual.index:
-                last_day = (next_period(ds, self.freq) - pd.Timedelta(days=1)).date()
-                bounds = {80: (r.lo80, r.hi80), 95: (r.lo95, r.hi95)}
-                devs.append(Deviation(series_id, ds.date(), last_day, float(actual[ds]), float(r.yhat), bounds))
-        return self.calendar.excuse(devs, self._by_day(series_id), self.freq)
-
-    def _by_day(self, series_id: str) -> dict[dt.date, float]:
-        """The series' actuals by period start, for the calendar's closed-day test."""
-        if series_id not in self._days:
-            actual = self.actuals[series_id]
-            self._days[series_id] = dict(zip(actual.index.date, actual.to_numpy(dtype=float)))
-        return self._days[series_id]

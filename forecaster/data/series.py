@@ -70,6 +70,11 @@ def points_from_orders(orders: pd.DataFrame, timezone: str, freq: str, by: list[
     return points[["unique_id", "ds", "y"]]
 
 
+def period_span(n: int, freq: str) -> pd.DateOffset | pd.Timedelta:
+    """The length of ``n`` periods of ``freq`` (months as calendar months)."""
+    return pd.DateOffset(months=n) if freq == "M" else pd.Timedelta(days=n * (1 if freq == "D" else 7))
+
+
 def regular(points: pd.DataFrame, freq: str, end: pd.Timestamp, start: pd.Timestamp | None = None) -> pd.Series:
     """One series' points as a gap-free series from its first period (or ``start``) to ``end``; missing periods are 0."""
     values = points.set_index("ds")["y"].astype(float)
