@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from _detection_data import FOLLOW_DAYS, BenchSeries, Drop
+from alerts.calibration import calibrate
 from alerts.deviation import Deviation
 from alerts.incidents import IncidentPolicy, IncidentTracker, MemoryIncidentStore
 from forecaster.forecasting import choose_model, forecast_one
@@ -30,7 +31,7 @@ LEAD = MonitorSettings().lead_for("D")
 HORIZON = ForecastSettings().horizon
 HISTORY = ForecastSettings().history
 LEVELS = (80, 95)
-WARMUP_DAYS = 14  # deviations before the window: the first judged days' N-of-M, week-to-date and CUSUM context
+WARMUP_DAYS = 14 + 70  # deviations before the window: N-of-M, week-to-date and CUSUM context, and calibration_days of errors
 DAY = pd.Timedelta(days=1)
 
 
@@ -192,21 +193,33 @@ class PolicyDetector(Detector):
     forecaster: str
     rules: Sequence
     policy: IncidentPolicy = IncidentPolicy()
+    calibration_days: int = 0  # monitor.calibration_days: bands from the errors of this many days before
 
     def trace(self, series: BenchSeries, vintages: WeeklyVintages | None, drop: Drop | None) -> Trace:
         tracker = IncidentTracker(self.policy, MemoryIncidentStore())
         by_day = dict(zip(series.y.index.date, series.y.to_numpy(dtype=float)))
         excused: dict[pd.Timestamp, str | None] = {}
+        plain: dict[tuple[pd.Timestamp, pd.Timestamp | None], Deviation] = {}
         cache: dict[tuple[pd.Timestamp, pd.Timestamp | None], Deviation] = {}
+
+        def model_deviation(day: pd.Timestamp, baseline: pd.Timestamp | None) -> Deviation:
+            if (day, baseline) not in plain:
+                row = vintages.forecast(day, baseline)
+                bounds = {lv: (float(row[f"yhat_lo_{lv}"]), float(row[f"yhat_hi_{lv}"])) for lv in LEVELS}
+                dev = Deviation(series.id, day.date(), day.date(), float(series.y[day]), float(row["yhat"]), bounds)
+                if day not in excused:
+                    excused[day] = series.calendar.excuse([dev], by_day, "D")[0].excused
+                plain[(day, baseline)] = replace(dev, excused=excused[day])
+            return plain[(day, baseline)]
 
         def deviation(day: pd.Timestamp, baseline: pd.Timestamp | None) -> Deviation:
             if (day, baseline) not in cache:
-                row = vintages.forecast(day, baseline)
-                bounds = {lv: (float(row[f"yhat_lo_{lv}"]), float(row[f"yhat_hi_{lv}"])) for lv in LEVELS}
-                plain = Deviation(series.id, day.date(), day.date(), float(series.y[day]), float(row["yhat"]), bounds)
-                if day not in excused:
-                    excused[day] = series.calendar.excuse([plain], by_day, "D")[0].excused
-                cache[(day, baseline)] = replace(plain, excused=excused[day])
+                dev = model_deviation(day, baseline)
+                if self.calibration_days:
+                    earliest = max(vintages.first_day, day - self.calibration_days * DAY)
+                    earlier = [model_deviation(d, baseline) for d in pd.date_range(earliest, day - DAY)]
+                    dev = calibrate(dev, earlier, self.calibration_days, baseline.date() if baseline is not None else None)
+                cache[(day, baseline)] = dev
             return cache[(day, baseline)]
 
         scored = judged_days(series, drop)

@@ -57,9 +57,12 @@ def detector_groups(models: list[str]) -> list[Group]:
     kinds = [r.kind for r in defaults]
     singles = defaults + [cls(kind=kind) for cls in rule_classes() if (kind := _kind(cls)) not in kinds]
     groups: list[Group] = [(ProphetFit(), [ProphetBandDetector()]), (None, [SameWeekdayDetector()])]
+    days = monitor.calibration_days
     for model in models:
-        detectors = [PolicyDetector(f"salescast[{model}] policy ({'+'.join(kinds)})", model, defaults, monitor.incidents)]
-        detectors += [PolicyDetector(f"salescast[{model}] {r.kind} only", model, [r], monitor.incidents) for r in singles]
+        detectors = [PolicyDetector(f"salescast[{model}] policy ({'+'.join(kinds)})", model, defaults, monitor.incidents, days)]
+        detectors += [PolicyDetector(f"salescast[{model}] {r.kind} only", model, [r], monitor.incidents, days) for r in singles]
+        if days:
+            detectors.append(PolicyDetector(f"salescast[{model}] policy, model's own bands", model, defaults, monitor.incidents, 0))
         groups.append((ModelFit(model), detectors))
     return groups
 

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pandas as pd
 
+from alerts.calibration import calibrated
 from alerts.deviation import Deviation
-from forecaster.data.series import next_period, period_span, regular
+from forecaster.data.series import next_period, period_span, period_starts, regular
 from forecaster.settings import Settings
 from forecaster.store import Store
 
@@ -18,7 +19,9 @@ class Deviations:
     With a ``baseline`` (the first period of an open incident's evidence), only forecasts issued
     before it count, so the incident is judged against the plan made before it began; where no
     such forecast reaches, the usual one is used (a drop that lasts becomes the new normal).
-    The monitor's calendar excuses holidays, events and closed days (``alerts.calendar``).
+    The monitor's calendar excuses holidays, events and closed days (``alerts.calendar``), and the
+    bounds come from the series' own errors over ``monitor.calibration_days`` before each period
+    (``alerts.calibration``); the forecasts judging those earlier periods are read one per period.
     """
 
     def __init__(self, store: Store, settings: Settings, freq: str, series: list[str], start: pd.Timestamp, end: pd.Timestamp):
@@ -26,6 +29,9 @@ class Deviations:
         self.timezone = settings.timezone
         self.lead = settings.monitor.lead_for(freq)
         self.calendar = settings.monitor.calendar
+        self.calibration_days = settings.monitor.calibration_days
+        self.start = start
+        self.earlier = self._earlier(store, series) if self.calibration_days else {}
         forecasts = store.forecasts.issued_before(series, start.date(), end.date())
         forecasts["cutoff"] = self._cutoff(forecasts["ds"])
         self.forecasts = {k: f.sort_values("issued_at") for k, f in forecasts.groupby("series_id")}
@@ -33,6 +39,15 @@ class Deviations:
         self.actuals = {k: regular(p, self.freq, end) for k, p in points.groupby("unique_id")}
         self._cache: dict[tuple[str, dt.date | None], list[Deviation]] = {}
         self._days: dict[str, dict[dt.date, float]] = {}
+
+    def _earlier(self, store: Store, series: list[str]) -> dict[str, pd.Series]:
+        """Per series, the forecast that judged each period of the calibration window before ``start``."""
+        days = pd.date_range(self.start - pd.Timedelta(days=self.calibration_days), self.start - pd.Timedelta(days=1))
+        starts = period_starts(days, self.freq).unique()
+        starts = starts[starts < self.start]
+        cutoffs = dict(zip(starts.date, (t.to_pydatetime() for t in self._cutoff(pd.Series(starts)))))
+        frame = store.forecasts.at_cutoffs(series, cutoffs)
+        return {k: f.set_index("ds")["yhat"].sort_index() for k, f in frame.groupby("series_id")}
 
     def _cutoff(self, days: pd.Series) -> pd.Series:
         """Latest issue time (UTC) a forecast for each period may have: the local start ``lead`` periods earlier."""
@@ -61,13 +76,18 @@ class Deviations:
         if baseline is not None:
             anchor = self._cutoff(pd.Series([pd.Timestamp(baseline)])).iloc[0]
             chosen = eligible[eligible["issued_at"] <= anchor].groupby("ds").tail(1).set_index("ds").combine_first(chosen)
-        devs = []
+        devs = [self._deviation(series_id, ds, actual, yhat, {}) for ds, yhat in self.earlier.get(series_id, pd.Series(dtype=float)).items()]
         for ds, r in chosen.sort_index().iterrows():
-            if ds in actual.index:
-                last_day = (next_period(ds, self.freq) - pd.Timedelta(days=1)).date()
-                bounds = {80: (r.lo80, r.hi80), 95: (r.lo95, r.hi95)}
-                devs.append(Deviation(series_id, ds.date(), last_day, float(actual[ds]), float(r.yhat), bounds))
-        return self.calendar.excuse(devs, self._by_day(series_id), self.freq)
+            devs.append(self._deviation(series_id, ds, actual, r.yhat, {80: (r.lo80, r.hi80), 95: (r.lo95, r.hi95)}))
+        devs = self.calendar.excuse([d for d in devs if d is not None], self._by_day(series_id), self.freq)
+        devs = calibrated(devs, self.calibration_days, baseline)
+        return [d for d in devs if d.period_start >= self.start.date()]
+
+    def _deviation(self, series_id: str, ds: pd.Timestamp, actual: pd.Series, yhat: float, bounds: dict) -> Deviation | None:
+        if ds not in actual.index:
+            return None
+        last_day = (next_period(ds, self.freq) - pd.Timedelta(days=1)).date()
+        return Deviation(series_id, ds.date(), last_day, float(actual[ds]), float(yhat), bounds)
 
     def _by_day(self, series_id: str) -> dict[dt.date, float]:
         """The series' actuals by period start, for the calendar's closed-day test."""

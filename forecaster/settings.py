@@ -62,6 +62,12 @@ class MonitorSettings(Frozen):
         "(default 7 for daily series, 1 otherwise), so a model that adapts overnight cannot absorb a drop.",
     )
 
+    calibration_days: int = Field(
+        70, ge=0,
+        description="Band from the series' own errors: each period's 80%/95% bounds are the conformal quantiles of "
+        "actual/expected over the judged periods of this many days before it (0: the model's intervals).",
+    )
+
     def lead_for(self, freq: str) -> int:
         """The lead in periods for series of ``freq``."""
         return self.lead if self.lead is not None else (7 if freq == "D" else 1)

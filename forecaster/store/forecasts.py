@@ -68,6 +68,34 @@ class ForecastRepository:
         frame["issued_at"] = pd.to_datetime(frame["issued_at"]).dt.tz_localize("UTC")
         return frame
 
+    def at_cutoffs(self, series: list[str], cutoffs: dict[dt.date, dt.datetime]) -> pd.DataFrame:
+        """``series_id, ds, yhat`` of, for each period ``ds``, the latest vintage issued at or before its cutoff.
+
+        The issue times are looked up first, so only one vintage's row per period is read (a
+        series without a vintage at that time has no row for the period).
+        """
+        empty = pd.DataFrame(columns=["series_id", "ds", "yhat"])
+        if not series or not cutoffs:
+            return empty
+        earliest = utc_naive(min(cutoffs.values())) - dt.timedelta(days=31)
+        with self.engine.connect() as conn:
+            times = sorted(r[0] for r in conn.execute(
+                sa.select(forecasts.c.issued_at).distinct().where(forecasts.c.issued_at >= earliest, forecasts.c.issued_at <= utc_naive(max(cutoffs.values())))
+            ))
+            pairs = []
+            for ds, cutoff in cutoffs.items():
+                eligible = [t for t in times if t <= utc_naive(cutoff)]
+                if eligible:
+                    pairs.append((eligible[-1], ds))
+            if not pairs:
+                return empty
+            query = sa.select(forecasts.c.series_id, forecasts.c.ds, forecasts.c.yhat).where(
+                forecasts.c.series_id.in_(series), sa.tuple_(forecasts.c.issued_at, forecasts.c.ds).in_(pairs)
+            )
+            frame = pd.read_sql(query, conn)
+        frame["ds"] = pd.to_datetime(frame["ds"])
+        return frame
+
     def choice(self, series_id: str) -> ModelChoice | None:
         """The model chosen for a series, when, with its scores and reason."""
         with self.engine.connect() as conn:
