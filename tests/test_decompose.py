@@ -144,14 +144,19 @@ def test_nothing_to_say_without_orders_or_expectation(orders):
 # The engine
 
 
-@pytest.fixture(scope="module")
-def engine_run(orders_with_drop, tmp_path_factory):
-    """The engine on SQLite over the 60% drop from 10 Oct, until the first alerts are out."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('engine') / 'store.db'}"
+def _engine(orders, folder):
+    """The engine on a fresh SQLite store in ``folder``, a memory channel and a clock on 1 Oct 2011."""
+    url = f"sqlite:///{folder / 'store.db'}"
     store = Store(url).create()
     memory = MemoryNotifier()
     clock = SimulatedClock(dt.datetime(2011, 10, 1, tzinfo=dt.timezone.utc))
-    engine = Engine(settings_for(orders_with_drop, url), store, notifiers={"memory": memory}, clock=clock)
+    return store, memory, clock, Engine(settings_for(orders, url), store, notifiers={"memory": memory}, clock=clock)
+
+
+@pytest.fixture(scope="module")
+def engine_run(orders_with_drop, tmp_path_factory):
+    """The engine on SQLite over the 60% drop from 10 Oct, until the first alerts are out."""
+    store, memory, clock, engine = _engine(orders_with_drop, tmp_path_factory.mktemp("engine"))
     run_days(engine, clock, dt.date(2011, 10, 3), dt.date(2011, 10, 14))
     stored = [d.message for d in store.outbox.list()]
     store.close()
@@ -174,11 +179,7 @@ def test_an_opened_incident_says_why(engine_run):
 
 
 def test_a_failing_decomposition_never_holds_back_the_alert(orders_with_drop, tmp_path, monkeypatch, caplog):
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    store = Store(url).create()
-    memory = MemoryNotifier()
-    clock = SimulatedClock(dt.datetime(2011, 10, 1, tzinfo=dt.timezone.utc))
-    engine = Engine(settings_for(orders_with_drop, url), store, notifiers={"memory": memory}, clock=clock)
+    store, memory, clock, engine = _engine(orders_with_drop, tmp_path)
     run_days(engine, clock, dt.date(2011, 10, 3), dt.date(2011, 10, 9))
     assert memory.sent == []
 
