@@ -30,14 +30,14 @@ from alerts.outbox import deliver_due
 from alerts.routing import Router
 from alerts.rules import rule_name
 from forecaster.data.series import TOTAL, last_complete, next_period, period_span, period_starts, periods_between, points_from_orders, regular
-from forecaster.deviations import Deviations
 from forecaster.data.sources import open_source
-from forecaster.errors import ForecasterError, InputError
-from forecaster.forecasting import choose_model, forecast_one
+from forecaster.deviations import Deviations
+from forecaster.errors import InputError
 from forecaster.logs import bound
+from forecaster.parallel import Outcome, map_batches
+from forecaster.series_job import SeriesJob, run_series_job
 from forecaster.settings import Settings
 from forecaster.store import Store
-from forecaster.trading_days import close_forecast, open_demand
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -90,8 +90,13 @@ def _now() -> dt.datetime:
 class Engine:
     """Runs the job of one configuration against one store."""
 
-    def __init__(self, settings: Settings, store: Store, notifiers: Mapping[str, Notifier] | None = None, clock: Clock = _now):
+    def __init__(
+        self, settings: Settings, store: Store, notifiers: Mapping[str, Notifier] | None = None, clock: Clock = _now,
+        progress: Callable[[int, int], None] | None = None,
+    ):
+        """``progress(done, total)`` hears after each batch of series the forecast phase stores."""
         self.settings = settings
+        self.progress = progress
         self.store = store
         self.notifiers = dict(notifiers) if notifiers is not None else {c.label: c.create() for c in settings.channels}
         self.clock = clock
@@ -183,46 +188,55 @@ class Engine:
         return [i for i in ids if i in keep]
 
     def forecast(self, as_of: dt.datetime, end: pd.Timestamp, series: list[str], summary: RunSummary) -> None:
-        """Issue a vintage for every watched series that has none at ``as_of``."""
+        """Issue a vintage for every watched series that has none at ``as_of``; the fits run on ``parallel.backend``."""
         cfg = self.settings.forecast
-        done = self.store.forecasts.issued(as_of)
+        issued = self.store.forecasts.issued(as_of)
         points = self.store.orders.points(end=end.date(), series=series)
         params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
-        calendar = self.settings.monitor.calendar
+        jobs = []
         for series_id, frame in points.groupby("unique_id"):
-            if series_id in done:
+            if series_id in issued:
                 continue
             y = regular(frame, self.freq, end).iloc[-cfg.history :]
             if len(y) < self.settings.series.min_history:
                 summary.waiting.append(series_id)
                 continue
-            try:
-                demand = open_demand(y, calendar, self.freq)
-                model = self._model_for(series_id, demand, end, params)
-                forecast, note = forecast_one(demand, self.freq, cfg.horizon, LEVELS, model, params)
-                forecast = close_forecast(forecast, y, calendar, self.freq)
-            except ForecasterError as exc:
-                summary.failed[series_id] = str(exc)
-                log.warning("series %s: %s", series_id, exc, extra={"series": series_id})
-                continue
-            if note:
-                summary.notes[series_id] = note
-            self.store.forecasts.add_vintage(series_id, as_of, forecast)
-            summary.forecast += 1
-            if summary.forecast == 1:
-                _crash_point("mid_forecast")
+            model = self._model_for(series_id, end)
+            job = SeriesJob(y, self.freq, cfg.horizon, LEVELS, model, tuple(cfg.candidates), cfg.backtest_folds, params, self.settings.monitor.calendar)
+            jobs.append((series_id, job))
+        done = 0
+        for batch in map_batches(run_series_job, jobs, self.settings.parallel):
+            for outcome in batch:
+                self._store_forecast(outcome, as_of, end, summary)
+            done += len(batch)
+            if self.progress is not None:
+                self.progress(done, len(jobs))
 
-    def _model_for(self, series_id: str, y: pd.Series, end: pd.Timestamp, params: dict) -> str:
+    def _store_forecast(self, outcome: Outcome, as_of: dt.datetime, end: pd.Timestamp, summary: RunSummary) -> None:
+        series_id = outcome.key
+        if outcome.error is not None:
+            summary.failed[series_id] = outcome.error
+            log.warning("series %s: %s%s", series_id, outcome.error, f"\n{outcome.detail}" if outcome.detail else "", extra={"series": series_id})
+            return
+        result = outcome.value
+        if result.choice is not None:
+            self.store.forecasts.save_choice(series_id, *result.choice, end.date())
+        if result.note:
+            summary.notes[series_id] = result.note
+        self.store.forecasts.add_vintage(series_id, as_of, result.forecast)
+        summary.forecast += 1
+        if summary.forecast == 1:
+            _crash_point("mid_forecast")
+
+    def _model_for(self, series_id: str, end: pd.Timestamp) -> str:
+        """The configured model, the stored choice while it is fresh, else ``auto`` (select in this run)."""
         cfg = self.settings.forecast
         if cfg.model != "auto":
             return cfg.model
         stored = self.store.forecasts.choice(series_id)
-        if stored and periods_between(pd.Timestamp(stored[1]), end, self.freq) < cfg.reselect_every:
-            return stored[0]
-        horizon = min(cfg.horizon, max(1, len(y) // (2 * cfg.backtest_folds)))
-        model, scores, reason = choose_model(y, self.freq, "auto", cfg.candidates, horizon, cfg.backtest_folds, params)
-        self.store.forecasts.save_choice(series_id, model, scores, reason, end.date())
-        return model
+        if stored and periods_between(pd.Timestamp(stored.selected_for), end, self.freq) < cfg.reselect_every:
+            return stored.model
+        return "auto"
 
     def monitor(self, end: pd.Timestamp, series: list[str], summary: RunSummary) -> None:
         """Judge every complete period not judged yet, oldest first, and queue the resulting messages.

@@ -81,6 +81,15 @@ class MonitorSettings(Frozen):
         return self
 
 
+class ParallelSettings(Frozen):
+    """``parallel:``: where the per-series work of a run goes."""
+
+    backend: Literal["local", "processes", "dask"] = Field("local", description="local: in-process; processes: all cores; dask: a Dask cluster.")
+    workers: int | None = Field(None, ge=1, description="Processes (processes) or local Dask workers; default: the machine's cores.")
+    batch_size: int = Field(25, ge=1, description="Series per task sent to a worker.")
+    scheduler: str | None = Field(None, description="Address of a running Dask scheduler (tcp://host:8786); default: a local cluster.")
+
+
 class StoreSettings(Frozen):
     """The engine's own database."""
 
@@ -150,6 +159,7 @@ class Settings(Frozen):
     timezone: str = "UTC"
     currency: str = ""
     store: StoreSettings = StoreSettings()
+    parallel: ParallelSettings = ParallelSettings()
     source: Source | None = Field(None, description="Where orders come from; optional only for replays of series files.")
     series: SeriesSettings = SeriesSettings()
     forecast: ForecastSettings = ForecastSettings()

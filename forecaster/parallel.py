@@ -1,0 +1,116 @@
+"""Per-series work mapped over batches of series: in-process, on every core, or on a Dask cluster.
+
+Every backend runs the same module-level function on the same inputs, so results are the same
+whichever runs them. A task that raises is reported as that item's error, never fatal to the
+others. Batches come back as they finish and at most ``2 x workers`` are in flight, so the caller
+stores results batch by batch and memory stays bounded however many series there are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from forecaster.errors import ConfigError, ForecasterError
+from forecaster.settings import ParallelSettings
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One item's result, or why it failed (``error``: the message; ``detail``: the traceback of an unexpected failure)."""
+
+    key: str
+    value: Any = None
+    error: str | None = None
+    detail: str | None = None
+
+
+def run_batch(fn: Callable[[Any], Any], batch: list[tuple[str, Any]]) -> list[Outcome]:
+    """``fn`` on each ``(key, item)``; a raised error becomes that item's outcome."""
+    outcomes = []
+    for key, item in batch:
+        try:
+            outcomes.append(Outcome(key, fn(item)))
+        except ForecasterError as exc:
+            outcomes.append(Outcome(key, error=str(exc)))
+        except Exception as exc:  # a bug or a library failure on one series must not stop the others
+            outcomes.append(Outcome(key, error=f"{type(exc).__name__}: {exc}", detail=traceback.format_exc()))
+    return outcomes
+
+
+def _one_thread_each() -> None:
+    """A worker process's numerical libraries use one thread: the processes already share the cores."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _batches(items: Iterable[tuple[str, Any]], size: int) -> Iterator[list[tuple[str, Any]]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def map_batches(fn: Callable[[Any], Any], items: Iterable[tuple[str, Any]], settings: ParallelSettings) -> Iterator[list[Outcome]]:
+    """Outcomes of ``fn`` over ``(key, item)`` pairs, one list per batch, as batches finish (not in order)."""
+    batches = _batches(items, settings.batch_size)
+    if settings.backend == "local":
+        yield from (run_batch(fn, batch) for batch in batches)
+    elif settings.backend == "processes":
+        workers = settings.workers or os.cpu_count() or 1
+        with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_each) as pool:
+            yield from _bounded(lambda batch: pool.submit(run_batch, fn, batch), batches, 2 * workers, _wait_futures)
+    else:
+        with _dask_client(settings) as client:
+            workers = max(1, len(client.scheduler_info()["workers"]))
+            yield from _bounded(lambda batch: client.submit(run_batch, fn, batch, pure=False), batches, 2 * workers, _wait_dask)
+
+
+def _bounded(submit, batches, limit: int, wait_some) -> Iterator[list[Outcome]]:
+    """Keep at most ``limit`` batches in flight; yield each finished batch's outcomes."""
+    pending = set()
+    for batch in batches:
+        pending.add(submit(batch))
+        if len(pending) >= limit:
+            done, pending = wait_some(pending)
+            yield from (future.result() for future in done)
+    while pending:
+        done, pending = wait_some(pending)
+        yield from (future.result() for future in done)
+
+
+def _wait_futures(pending):
+    return wait(pending, return_when=FIRST_COMPLETED)
+
+
+def _wait_dask(pending):
+    from distributed import wait as dask_wait
+
+    done, rest = dask_wait(list(pending), return_when="FIRST_COMPLETED")
+    return done, set(rest)
+
+
+@contextlib.contextmanager
+def _dask_client(settings: ParallelSettings):
+    """A client of the configured scheduler, or of a local cluster of ``workers`` single-threaded processes."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError("parallel.backend dask needs Dask: pip install 'salescast[dask]'") from None
+    if settings.scheduler:
+        try:
+            client = Client(settings.scheduler, timeout=30)
+        except OSError as exc:
+            raise ConfigError(f"parallel.scheduler {settings.scheduler}: cannot connect ({exc})") from None
+        with client:
+            yield client
+        return
+    workers = settings.workers or os.cpu_count() or 1
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
+        yield client

@@ -1,0 +1,134 @@
+"""The same job on every backend: in-process, worker processes, a Dask LocalCluster, and a Dask
+scheduler with workers started as separate processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from alerts.calendar import Calendar
+from forecaster.errors import ConfigError
+from forecaster.parallel import map_batches
+from forecaster.series_job import SeriesJob, run_series_job
+from forecaster.settings import ParallelSettings
+from real_series import DailyEngine, rossmann_long
+
+STORES = [1, 3, 7, 9, 12]
+DROP = ("2015-06-08", "2015-06-30", 0.6)  # store 3 sells 40% less from 8 June
+GERMANY = {"country": "DE"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler():
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; yields the scheduler address."""
+    from distributed import Client
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    host, port = address.removeprefix("tcp://").split(":")
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", host, "--port", port, "--no-dashboard"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with Client(address, timeout=5) as client:
+                    if len(client.scheduler_info()["workers"]) == 2:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the Dask scheduler and workers did not come up"
+            time.sleep(0.5)
+        yield address
+    finally:
+        for process in [*workers, scheduler]:
+            process.terminate()
+        for process in [*workers, scheduler]:
+            process.wait(timeout=30)
+
+
+def _backends(dask_scheduler: str) -> dict[str, ParallelSettings]:
+    return {
+        "local": ParallelSettings(),
+        "processes": ParallelSettings(backend="processes", workers=2, batch_size=2),
+        "dask local cluster": ParallelSettings(backend="dask", workers=2, batch_size=2),
+        "dask scheduler": ParallelSettings(backend="dask", scheduler=dask_scheduler, batch_size=2),
+    }
+
+
+def _job(y, model: str) -> SeriesJob:
+    return SeriesJob(y, "D", 14, (80, 95), model, ("naive", "ets"), 2, {}, Calendar(country="DE"))
+
+
+def test_every_backend_returns_every_outcome_and_reports_failures(dask_scheduler):
+    long = rossmann_long(STORES, since="2014-06-01")
+    series = {sid: g.set_index("ds")["y"].asfreq("D", fill_value=0.0) for sid, g in long.groupby("unique_id")}
+    jobs = [(sid, _job(y, "ets")) for sid, y in series.items()]
+    jobs += [("unknown model", _job(series["store 1"], "no_such_model")), ("not a series", _job(None, "naive"))]
+    results = {}
+    for name, settings in _backends(dask_scheduler).items():
+        outcomes = {o.key: o for batch in map_batches(run_series_job, jobs, settings) for o in batch}
+        assert set(outcomes) == {key for key, _ in jobs}, name
+        assert "unknown model 'no_such_model'" in outcomes["unknown model"].error and outcomes["unknown model"].detail is None
+        assert outcomes["not a series"].error.startswith("AttributeError") and "Traceback" in outcomes["not a series"].detail
+        results[name] = {k: o.value.forecast for k, o in outcomes.items() if o.error is None}
+    for name, forecasts in results.items():
+        assert forecasts.keys() == results["local"].keys()
+        for key, frame in forecasts.items():
+            pd.testing.assert_frame_equal(frame, results["local"][key], obj=f"{name}: {key}")
+
+
+def test_the_engine_issues_the_same_forecasts_and_alerts_on_every_backend(tmp_path, dask_scheduler):
+    long = rossmann_long(STORES, since="2014-11-01", changes=[DROP])
+    runs = {}
+    for name, settings in _backends(dask_scheduler).items():
+        engine = DailyEngine(long, tmp_path / name.replace(" ", "_"), monitor={"calendar": GERMANY},
+                             forecast={"model": "auto"}, parallel=settings.model_dump())
+        try:
+            summaries = engine.run_days(dt.date(2015, 6, 1), dt.date(2015, 6, 14))
+            vintages = engine.store.forecasts.issued_before([f"store {s}" for s in STORES], dt.date(2015, 6, 1), dt.date(2015, 7, 31))
+            runs[name] = (vintages.sort_values(["series_id", "issued_at", "ds"], ignore_index=True),
+                          [(m.key, m.event, m.actual, m.expected) for m in engine.sent()], [s.forecast for s in summaries])
+        finally:
+            engine.close()
+    vintages, alerts, counts = runs["local"]
+    assert any(event == "opened" and "store 3" in key for key, event, *_ in alerts), alerts
+    assert counts == [len(STORES)] * 14
+    for name, (other_vintages, other_alerts, other_counts) in runs.items():
+        pd.testing.assert_frame_equal(other_vintages, vintages, obj=name)
+        assert other_alerts == alerts, name
+        assert other_counts == counts, name
+
+
+def test_a_dask_scheduler_that_is_not_there_is_a_config_error():
+    jobs = [("store", _job(pd.Series([1.0] * 30, index=pd.date_range("2015-01-01", periods=30)), "naive"))]
+    with pytest.raises(ConfigError, match="parallel.scheduler tcp://127.0.0.1:9: cannot connect"):
+        list(map_batches(run_series_job, jobs, ParallelSettings(backend="dask", scheduler="tcp://127.0.0.1:9")))
+
+
+def test_the_forecast_phase_reports_its_progress_batch_by_batch(tmp_path):
+    engine = DailyEngine(rossmann_long(STORES, since="2015-01-01"), tmp_path, parallel={"backend": "processes", "workers": 2, "batch_size": 2})
+    calls = []
+    engine.engine.progress = lambda done, total: calls.append((done, total))
+    try:
+        engine.run_days(dt.date(2015, 6, 1), dt.date(2015, 6, 1))
+    finally:
+        engine.close()
+    assert [total for _, total in calls] == [len(STORES)] * 3  # batches of 2, 2 and 1
+    assert sorted(done for done, _ in calls) == [done for done, _ in calls] and calls[-1] == (len(STORES), len(STORES))
