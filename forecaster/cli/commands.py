@@ -11,7 +11,8 @@ from typing import List, Optional
 import typer
 
 from forecaster.cli.common import (
-    ConfigOption, app, check_choice, err, fail, out, parse_as_of, parse_date, print_summary, report_partial, write_csv,
+    ConfigOption, app, check_choice, err, fail, out, parse_as_of, parse_date, print_summary, report_partial, series_progress,
+    write_csv,
 )
 from forecaster.errors import ConfigError, ForecasterError, InputError, StoreError
 from forecaster.models import MODELS
@@ -50,8 +51,8 @@ def run(
         moment = parse_as_of(as_of, resolved.timezone)
         store = Store(resolved.store.url).create()
         try:
-            with out.status("running…"):
-                summary = Engine(resolved, store).run(moment, job=job)
+            with series_progress() as progress:
+                summary = Engine(resolved, store, progress=progress).run(moment, job=job)
         finally:
             store.close()
     except (ConfigError, InputError) as exc:

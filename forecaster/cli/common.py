@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -111,3 +111,19 @@ def opened_store(config: Optional[Path]) -> Iterator[tuple["Settings", "Store"]]
         yield resolved, store
     finally:
         store.close()
+
+
+@contextlib.contextmanager
+def series_progress() -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on standard error for the forecast phase (series done, series/s, time left); a callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class Speed(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:.1f} series/s" if task.speed else "")
+
+    with Progress(TextColumn("forecasting"), BarColumn(), MofNCompleteColumn(), Speed(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("forecast", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
