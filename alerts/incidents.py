@@ -105,18 +105,19 @@ class MemoryIncidentStore:
     """An :class:`IncidentStore` in a dict, for replays and tests."""
 
     def __init__(self) -> None:
-        self._by_id: dict[str, Incident] = {}
+        self._by_series: dict[str, dict[str, Incident]] = {}
 
     def list(self, status: str | None = None, series_id: str | None = None) -> list[Incident]:
-        mine = [i for i in self._by_id.values() if status in (None, i.status) and series_id in (None, i.series_id)]
+        pools = [self._by_series.get(series_id, {})] if series_id is not None else self._by_series.values()
+        mine = [i for pool in pools for i in pool.values() if status in (None, i.status)]
         return sorted(mine, key=lambda i: (i.opened_period, i.id), reverse=True)
 
     def save(self, incident: Incident) -> None:
-        self._by_id[incident.id] = incident
+        self._by_series.setdefault(incident.series_id, {})[incident.id] = incident
 
     def feedback_counts(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
-        for incident in self._by_id.values():
+        for incident in self.all():
             if incident.feedback is not None:
                 labels = counts.setdefault(incident.series_id, {})
                 labels[incident.feedback] = labels.get(incident.feedback, 0) + 1
@@ -124,7 +125,25 @@ class MemoryIncidentStore:
 
     def all(self) -> list[Incident]:
         """Every incident, oldest first."""
-        return sorted(self._by_id.values(), key=lambda i: (i.opened_period, i.id))
+        return sorted((i for pool in self._by_series.values() for i in pool.values()), key=lambda i: (i.opened_period, i.id))
+
+
+class WriteThroughIncidents(MemoryIncidentStore):
+    """Another store's incidents read once into memory; each save goes to both, so a monitor pass
+    over many series asks the other store nothing more."""
+
+    def __init__(self, store: IncidentStore) -> None:
+        super().__init__()
+        self.store = store
+        for incident in store.list():
+            super().save(incident)
+
+    def save(self, incident: Incident) -> None:
+        self.store.save(incident)
+        super().save(incident)
+
+    def feedback_counts(self) -> dict[str, dict[str, int]]:
+        return self.store.feedback_counts()
 
 
 def silenced(event: IncidentEvent, now: dt.datetime) -> bool:

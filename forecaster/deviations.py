@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from itertools import groupby
+from operator import itemgetter
 
+import numpy as np
 import pandas as pd
 
+from alerts.calendar import SAME_WEEKDAYS_LOOKED_AT
 from alerts.calibration import calibrated
 from alerts.deviation import Deviation
-from forecaster.data.series import next_period, period_span, period_starts, regular
+from forecaster.data.series import PANDAS_FREQ, next_period, period_span, period_starts
 from forecaster.settings import Settings
 from forecaster.store import Store
 
@@ -31,28 +35,35 @@ class Deviations:
         self.calendar = settings.monitor.calendar
         self.calibration_days = settings.monitor.calibration_days
         self.start = start
+        # Actuals from the first calibration period, and the weeks before it the calendar's
+        # closed-day test looks back on; nothing older is needed.
+        looked_back = pd.Timedelta(days=self.calibration_days + 7 * SAME_WEEKDAYS_LOOKED_AT)
+        first = period_starts(pd.DatetimeIndex([start - looked_back]), freq)[0]
+        self.actuals = _actuals(store.orders.points(end=end.date(), series=series, start=first.date()), freq, end)
         self.earlier = self._earlier(store, series) if self.calibration_days else {}
         forecasts = store.forecasts.issued_before(series, start.date(), end.date())
         forecasts["cutoff"] = self._cutoff(forecasts["ds"])
-        self.forecasts = {k: f.sort_values("issued_at") for k, f in forecasts.groupby("series_id")}
-        points = store.orders.points(end=end.date(), series=series)
-        self.actuals = {k: regular(p, self.freq, end) for k, p in points.groupby("unique_id")}
+        eligible = forecasts[forecasts["issued_at"] <= forecasts["cutoff"]].sort_values(["series_id", "ds", "issued_at"])
+        self.eligible = {k: f for k, f in eligible.groupby("series_id")}
+        latest = eligible.groupby(["series_id", "ds"]).tail(1)
+        self.latest = {k: [plan for _, plan in rows] for k, rows in groupby(zip(latest["series_id"], _plans(latest)), key=itemgetter(0))}
         self._cache: dict[tuple[str, dt.date | None], list[Deviation]] = {}
-        self._days: dict[str, dict[dt.date, float]] = {}
 
-    def _earlier(self, store: Store, series: list[str]) -> dict[str, pd.Series]:
+    def _earlier(self, store: Store, series: list[str]) -> dict[str, list[tuple[dt.date, float]]]:
         """Per series, the forecast that judged each period of the calibration window before ``start``."""
         days = pd.date_range(self.start - pd.Timedelta(days=self.calibration_days), self.start - pd.Timedelta(days=1))
         starts = period_starts(days, self.freq).unique()
         starts = starts[starts < self.start]
         cutoffs = dict(zip(starts.date, (t.to_pydatetime() for t in self._cutoff(pd.Series(starts)))))
-        frame = store.forecasts.at_cutoffs(series, cutoffs)
-        return {k: f.set_index("ds")["yhat"].sort_index() for k, f in frame.groupby("series_id")}
+        frame = store.forecasts.at_cutoffs(series, cutoffs).sort_values(["series_id", "ds"])
+        return {k: list(zip(f["ds"].dt.date, f["yhat"].astype(float))) for k, f in frame.groupby("series_id")}
 
     def _cutoff(self, days: pd.Series) -> pd.Series:
         """Latest issue time (UTC) a forecast for each period may have: the local start ``lead`` periods earlier."""
-        shifted = pd.Series([d - period_span(self.lead, self.freq) for d in days], index=days.index, dtype="datetime64[ns]")
-        return shifted.dt.tz_localize(self.timezone, ambiguous=False, nonexistent="shift_forward").dt.tz_convert("UTC")
+        unique = pd.DatetimeIndex(days.unique())  # a few hundred periods however many series
+        shifted = pd.Series([d - period_span(self.lead, self.freq) for d in unique], dtype="datetime64[ns]")
+        cutoffs = shifted.dt.tz_localize(self.timezone, ambiguous=False, nonexistent="shift_forward").dt.tz_convert("UTC")
+        return pd.to_datetime(days.map(dict(zip(unique, cutoffs))), utc=True)
 
     def periods(self, series_id: str) -> list[pd.Timestamp]:
         """Periods of the series that have a usable forecast, oldest first."""
@@ -67,31 +78,50 @@ class Deviations:
         return devs if until is None else [d for d in devs if pd.Timestamp(d.period_start) <= until]
 
     def _build(self, series_id: str, baseline: dt.date | None) -> list[Deviation]:
-        forecasts = self.forecasts.get(series_id)
+        plans = self.latest.get(series_id)
         actual = self.actuals.get(series_id)
-        if forecasts is None or actual is None:
+        if plans is None or actual is None:
             return []
-        eligible = forecasts[forecasts["issued_at"] <= forecasts["cutoff"]]
-        chosen = eligible.groupby("ds").tail(1).set_index("ds")
         if baseline is not None:
             anchor = self._cutoff(pd.Series([pd.Timestamp(baseline)])).iloc[0]
-            chosen = eligible[eligible["issued_at"] <= anchor].groupby("ds").tail(1).set_index("ds").combine_first(chosen)
-        devs = [self._deviation(series_id, ds, actual, yhat, {}) for ds, yhat in self.earlier.get(series_id, pd.Series(dtype=float)).items()]
-        for ds, r in chosen.sort_index().iterrows():
-            devs.append(self._deviation(series_id, ds, actual, r.yhat, {80: (r.lo80, r.hi80), 95: (r.lo95, r.hi95)}))
-        devs = self.calendar.excuse([d for d in devs if d is not None], self._by_day(series_id), self.freq)
+            eligible = self.eligible[series_id]
+            before = _plans(eligible[eligible["issued_at"] <= anchor].groupby("ds").tail(1))
+            plans = [*before, *(p for p in plans if p[0] not in {b[0] for b in before})]
+            plans.sort(key=lambda p: p[0])
+        devs = [self._deviation(series_id, ds, actual, yhat, {}) for ds, yhat in self.earlier.get(series_id, ())]
+        devs += [self._deviation(series_id, ds, actual, yhat, bounds) for ds, yhat, bounds in plans]
+        devs = self.calendar.excuse([d for d in devs if d is not None], actual, self.freq)
         devs = calibrated(devs, self.calibration_days, baseline)
         return [d for d in devs if d.period_start >= self.start.date()]
 
-    def _deviation(self, series_id: str, ds: pd.Timestamp, actual: pd.Series, yhat: float, bounds: dict) -> Deviation | None:
-        if ds not in actual.index:
+    def _deviation(self, series_id: str, ds: dt.date, actual: dict[dt.date, float], yhat: float, bounds: dict) -> Deviation | None:
+        if ds not in actual:
             return None
-        last_day = (next_period(ds, self.freq) - pd.Timedelta(days=1)).date()
-        return Deviation(series_id, ds.date(), last_day, float(actual[ds]), float(yhat), bounds)
+        last_day = (next_period(pd.Timestamp(ds), self.freq) - pd.Timedelta(days=1)).date() if self.freq != "D" else ds
+        return Deviation(series_id, ds, last_day, actual[ds], float(yhat), bounds)
 
-    def _by_day(self, series_id: str) -> dict[dt.date, float]:
-        """The series' actuals by period start, for the calendar's closed-day test."""
-        if series_id not in self._days:
-            actual = self.actuals[series_id]
-            self._days[series_id] = dict(zip(actual.index.date, actual.to_numpy(dtype=float)))
-        return self._days[series_id]
+
+def _plans(forecasts: pd.DataFrame) -> list[tuple[dt.date, float, dict]]:
+    """Forecast rows (one per period) as ``(period start, yhat, {level: (lower, upper)})``, oldest first."""
+    columns = [forecasts[c].astype(float).tolist() for c in ("yhat", "lo80", "hi80", "lo95", "hi95")]
+    return [
+        (ds, yhat, {80: (lo80, hi80), 95: (lo95, hi95)})
+        for ds, yhat, lo80, hi80, lo95, hi95 in zip(forecasts["ds"].dt.date, *columns)
+    ]
+
+
+def _actuals(points: pd.DataFrame, freq: str, end: pd.Timestamp) -> dict[str, dict[dt.date, float]]:
+    """Each series' actual per period start, from its first point to ``end``; periods without a point are 0."""
+    if points.empty:
+        return {}
+    wide = points.pivot(index="ds", columns="unique_id", values="y")
+    wide = wide.reindex(pd.date_range(wide.index.min(), end, freq=PANDAS_FREQ[freq]))
+    days = wide.index.date
+    values = wide.to_numpy(dtype=float)
+    started = np.maximum.accumulate(~np.isnan(values), axis=0)
+    values = np.where(started, np.nan_to_num(values, nan=0.0), np.nan)
+    actuals = {}
+    for column, series_id in enumerate(wide.columns):
+        first = int(np.argmax(started[:, column]))
+        actuals[series_id] = dict(zip(days[first:], values[first:, column].tolist()))
+    return actuals

@@ -24,7 +24,7 @@ from alerts.decompose import decompose, reference_windows
 from alerts.digest import SeriesStatus
 from alerts.deviation import Deviation
 from alerts.message import Decomposition
-from alerts.incidents import IncidentTracker, silenced
+from alerts.incidents import IncidentTracker, WriteThroughIncidents, silenced
 from alerts.notifiers import Notifier
 from alerts.outbox import deliver_due
 from alerts.routing import Router
@@ -38,12 +38,15 @@ from forecaster.parallel import Outcome, map_batches
 from forecaster.series_job import SeriesJob, run_series_job
 from forecaster.settings import Settings
 from forecaster.store import Store
+from forecaster.store.forecasts import ModelChoice
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 LEVELS = (80, 95)
 _CONTEXT = {"band": 0, "week": 7, "month": 31, "quarter": 92}
 CHART_PERIODS = 28
+_JUDGED_PER_SAVE = 500
+_SERIES_PER_READ = 500
 
 
 @dataclass
@@ -175,65 +178,72 @@ class Engine:
 
     def watched_series(self, end: pd.Timestamp) -> list[str]:
         """The total and the largest segments (by the metric over the last year up to ``end``)."""
-        points = self.store.orders.points(end=end.date())
-        if points.empty:
-            return []
-        ids = sorted(points["unique_id"].unique())
+        sizes = self.store.orders.series_sizes(end.date(), since=(end - pd.Timedelta(days=365)).date())
+        ids = list(sizes.index)
         top = self.settings.series.top
         if top is None:
             return ids
-        recent = points[points["ds"] > end - pd.Timedelta(days=365)]
-        sizes = recent[recent["unique_id"] != TOTAL].groupby("unique_id")["y"].sum().sort_values(ascending=False)
-        keep = set(sizes.index[:top]) | ({TOTAL} & set(ids))
+        ranked = sizes.drop(TOTAL, errors="ignore").sort_values(ascending=False, kind="stable")
+        keep = set(ranked.index[:top]) | ({TOTAL} & set(ids))
         return [i for i in ids if i in keep]
 
     def forecast(self, as_of: dt.datetime, end: pd.Timestamp, series: list[str], summary: RunSummary) -> None:
-        """Issue a vintage for every watched series that has none at ``as_of``; the fits run on ``parallel.backend``."""
-        cfg = self.settings.forecast
-        issued = self.store.forecasts.issued(as_of)
-        points = self.store.orders.points(end=end.date(), series=series)
-        params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
-        jobs = []
-        for series_id, frame in points.groupby("unique_id"):
-            if series_id in issued:
-                continue
-            y = regular(frame, self.freq, end).iloc[-cfg.history :]
-            if len(y) < self.settings.series.min_history:
-                summary.waiting.append(series_id)
-                continue
-            model = self._model_for(series_id, end)
-            job = SeriesJob(y, self.freq, cfg.horizon, LEVELS, model, tuple(cfg.candidates), cfg.backtest_folds, params, self.settings.monitor.calendar)
-            jobs.append((series_id, job))
-        done = 0
-        for batch in map_batches(run_series_job, jobs, self.settings.parallel):
-            for outcome in batch:
-                self._store_forecast(outcome, as_of, end, summary)
-            done += len(batch)
-            if self.progress is not None:
-                self.progress(done, len(jobs))
+        """Issue a vintage for every watched series that has none at ``as_of``; the fits run on ``parallel.backend``.
 
-    def _store_forecast(self, outcome: Outcome, as_of: dt.datetime, end: pd.Timestamp, summary: RunSummary) -> None:
-        series_id = outcome.key
-        if outcome.error is not None:
-            summary.failed[series_id] = outcome.error
-            log.warning("series %s: %s%s", series_id, outcome.error, f"\n{outcome.detail}" if outcome.detail else "", extra={"series": series_id})
-            return
-        result = outcome.value
-        if result.choice is not None:
-            self.store.forecasts.save_choice(series_id, *result.choice, end.date())
-        if result.note:
-            summary.notes[series_id] = result.note
-        self.store.forecasts.add_vintage(series_id, as_of, result.forecast)
-        summary.forecast += 1
-        if summary.forecast == 1:
+        Histories are read a few hundred series at a time and results stored batch by batch, so
+        memory stays bounded however many series there are.
+        """
+        issued = self.store.forecasts.issued(as_of)
+        pending = [s for s in series if s not in issued]
+        handled = 0
+        for batch in map_batches(run_series_job, self._jobs(pending, end, summary), self.settings.parallel):
+            self._store_forecasts(batch, as_of, end, summary)
+            handled += len(batch)
+            if self.progress is not None:
+                self.progress(handled + len(summary.waiting), len(pending))
+
+    def _jobs(self, pending: list[str], end: pd.Timestamp, summary: RunSummary) -> Iterator[tuple[str, SeriesJob]]:
+        """A forecast job per series with enough history; the others are noted as waiting."""
+        cfg = self.settings.forecast
+        params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
+        choices = self.store.forecasts.choices() if cfg.model == "auto" else {}
+        first = (end - period_span(cfg.history, self.freq)).date()
+        for chunk in (pending[i : i + _SERIES_PER_READ] for i in range(0, len(pending), _SERIES_PER_READ)):
+            points = dict(tuple(self.store.orders.points(end=end.date(), series=chunk, start=first).groupby("unique_id")))
+            for series_id in chunk:
+                frame = points.pop(series_id, None)
+                y = regular(frame, self.freq, end).iloc[-cfg.history :] if frame is not None else ()
+                if len(y) < self.settings.series.min_history:
+                    summary.waiting.append(series_id)
+                    continue
+                model = self._model_for(choices.get(series_id), end)
+                yield series_id, SeriesJob(y, self.freq, cfg.horizon, LEVELS, model, tuple(cfg.candidates), cfg.backtest_folds, params, self.settings.monitor.calendar)
+
+    def _store_forecasts(self, batch: list[Outcome], as_of: dt.datetime, end: pd.Timestamp, summary: RunSummary) -> None:
+        """Store a batch's vintages in one transaction; report the series that failed."""
+        frames = {}
+        for outcome in batch:
+            series_id = outcome.key
+            if outcome.error is not None:
+                summary.failed[series_id] = outcome.error
+                log.warning("series %s: %s%s", series_id, outcome.error, f"\n{outcome.detail}" if outcome.detail else "", extra={"series": series_id})
+                continue
+            result = outcome.value
+            if result.choice is not None:
+                self.store.forecasts.save_choice(series_id, *result.choice, end.date())
+            if result.note:
+                summary.notes[series_id] = result.note
+            frames[series_id] = result.forecast
+        self.store.forecasts.add_vintages(as_of, frames)
+        summary.forecast += len(frames)
+        if frames and summary.forecast == len(frames):
             _crash_point("mid_forecast")
 
-    def _model_for(self, series_id: str, end: pd.Timestamp) -> str:
+    def _model_for(self, stored: ModelChoice | None, end: pd.Timestamp) -> str:
         """The configured model, the stored choice while it is fresh, else ``auto`` (select in this run)."""
         cfg = self.settings.forecast
         if cfg.model != "auto":
             return cfg.model
-        stored = self.store.forecasts.choice(series_id)
         if stored and periods_between(pd.Timestamp(stored.selected_for), end, self.freq) < cfg.reselect_every:
             return stored.model
         return "auto"
@@ -254,10 +264,11 @@ class Engine:
         context_days = max((_CONTEXT[getattr(r, "period", "band")] for r in cfg.rules), default=0)
         start = min(first_judged.values()) - period_span(max(context, CHART_PERIODS), self.freq) - pd.Timedelta(days=context_days)
         judge = Deviations(self.store, self.settings, self.freq, series, start, end)
-        tracker = IncidentTracker(cfg.incidents, self.store.incidents)
+        tracker = IncidentTracker(cfg.incidents, WriteThroughIncidents(self.store.incidents))
         feedback = self.store.incidents.feedback_counts()
         since = lambda a, b: periods_between(pd.Timestamp(a), pd.Timestamp(b), self.freq)  # noqa: E731
-        for series_id in series:
+        judged: dict[tuple[str, str], dt.date] = {}
+        for number, series_id in enumerate(series, 1):
             factor = cfg.incidents.sensitivity(feedback.get(series_id, {}))
             rules = [r.desensitized(factor) for r in cfg.rules]
             for period in judge.periods(series_id):
@@ -270,8 +281,12 @@ class Engine:
                 event = tracker.observe(series_id, period.date(), findings, since)
                 if event is not None and not silenced(event, self.clock()):
                     self._announce(event, history[-CHART_PERIODS:], summary)
-                for name in names:
-                    self.store.monitor_state.advance(series_id, name, period.date())
+                judged.update({(series_id, name): period.date() for name in names})
+            # Progress is saved every few hundred series: a crash re-judges at most those, and
+            # re-judging a period announces the same event under the same key (nothing twice).
+            if number % _JUDGED_PER_SAVE == 0 or number == len(series):
+                self.store.monitor_state.advance(judged)
+                judged.clear()
 
     def _first_unjudged(self, series: list[str], names: list[str], end: pd.Timestamp) -> dict[str, pd.Timestamp]:
         """Per series, the first period some rule has not judged yet (a rule added later starts with the others)."""

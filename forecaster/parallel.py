@@ -20,6 +20,8 @@ from typing import Any
 from forecaster.errors import ConfigError, ForecasterError
 from forecaster.settings import ParallelSettings
 
+_CONNECT_SECONDS = 10  # a reachable scheduler answers in well under this
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -105,7 +107,7 @@ def _dask_client(settings: ParallelSettings):
         raise ConfigError("parallel.backend dask needs Dask: pip install 'salescast[dask]'") from None
     if settings.scheduler:
         try:
-            client = Client(settings.scheduler, timeout=30)
+            client = Client(settings.scheduler, timeout=_CONNECT_SECONDS)
         except OSError as exc:
             raise ConfigError(f"parallel.scheduler {settings.scheduler}: cannot connect ({exc})") from None
         with client:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import NamedTuple
+from typing import Mapping, NamedTuple
 
 import pandas as pd
 import sqlalchemy as sa
@@ -38,26 +38,23 @@ class ForecastRepository:
 
     def add_vintage(self, series_id: str, issued_at: dt.datetime, frame: pd.DataFrame) -> bool:
         """Store a vintage; a vintage already stored for this series and time is kept, never overwritten."""
+        return bool(self.add_vintages(issued_at, {series_id: frame}))
+
+    def add_vintages(self, issued_at: dt.datetime, frames: Mapping[str, pd.DataFrame]) -> set[str]:
+        """Store the vintages of many series issued at one time, in one transaction; returns the series added.
+
+        A series that already has a vintage at ``issued_at`` keeps it (never overwritten).
+        """
         issued = utc_naive(issued_at)
-        rows = [
-            {
-                "series_id": series_id,
-                "issued_at": issued,
-                "ds": pd.Timestamp(r["ds"]).date(),
-                "model": r["model"],
-                "yhat": float(r["yhat"]),
-                **{col: float(r[name]) for col, name in _BOUNDS.items()},
-            }
-            for r in frame.to_dict("records")
-        ]
         with self.engine.begin() as conn:
-            exists = conn.execute(
-                sa.select(sa.func.count()).select_from(forecasts).where(forecasts.c.series_id == series_id, forecasts.c.issued_at == issued)
-            ).scalar()
-            if exists:
-                return False
-            conn.execute(forecasts.insert(), rows)
-        return True
+            stored = conn.execute(
+                sa.select(forecasts.c.series_id).distinct().where(forecasts.c.issued_at == issued, forecasts.c.series_id.in_(list(frames)))
+            ).scalars()
+            added = set(frames) - set(stored)
+            rows = [row for series_id in sorted(added) for row in _rows(series_id, issued, frames[series_id])]
+            if rows:
+                conn.execute(forecasts.insert(), rows)
+        return added
 
     def issued_before(self, series: list[str], first: dt.date, last: dt.date) -> pd.DataFrame:
         """Every stored forecast for periods ``first..last`` of ``series``, all vintages, for the monitor to pick from."""
@@ -102,6 +99,12 @@ class ForecastRepository:
             row = conn.execute(sa.select(model_choices).where(model_choices.c.series_id == series_id)).first()
         return ModelChoice(row.model, row.selected_for, json.loads(row.scores), row.reason) if row else None
 
+    def choices(self) -> dict[str, ModelChoice]:
+        """Every series' model choice, by series."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(model_choices)).all()
+        return {row.series_id: ModelChoice(row.model, row.selected_for, json.loads(row.scores), row.reason) for row in rows}
+
     def save_choice(self, series_id: str, model: str, scores: dict[str, float], reason: str, selected_for: dt.date) -> None:
         """Record a model selection with its backtest scores."""
         values = {"model": model, "scores": json.dumps(scores), "reason": reason, "selected_for": selected_for}
@@ -109,3 +112,10 @@ class ForecastRepository:
             done = conn.execute(model_choices.update().where(model_choices.c.series_id == series_id).values(values)).rowcount
             if not done:
                 conn.execute(model_choices.insert().values(series_id=series_id, **values))
+
+
+def _rows(series_id: str, issued: dt.datetime, frame: pd.DataFrame) -> list[dict]:
+    """A forecast frame as rows of the forecasts table."""
+    columns = {"ds": pd.to_datetime(frame["ds"]).dt.date.tolist(), "model": frame["model"].tolist(), "yhat": frame["yhat"].astype(float).tolist()}
+    columns.update({col: frame[name].astype(float).tolist() for col, name in _BOUNDS.items()})
+    return [{"series_id": series_id, "issued_at": issued, **dict(zip(columns, values))} for values in zip(*columns.values())]

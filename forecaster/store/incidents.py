@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
@@ -130,11 +131,26 @@ class MonitorState:
         with self.engine.connect() as conn:
             return {(r.series_id, r.rule): r.last_period for r in conn.execute(sa.select(monitor_state))}
 
-    def advance(self, series_id: str, rule: str, period: dt.date) -> None:
-        """Record that ``period`` has been judged."""
+    def advance(self, judged: Mapping[tuple[str, str], dt.date]) -> None:
+        """Record in one transaction that each (series, rule) has judged up to its period."""
+        if not judged:
+            return
         with self.engine.begin() as conn:
-            done = conn.execute(
-                monitor_state.update().where(monitor_state.c.series_id == series_id, monitor_state.c.rule == rule).values(last_period=period)
-            ).rowcount
-            if not done:
-                conn.execute(monitor_state.insert().values(series_id=series_id, rule=rule, last_period=period))
+            known = {
+                (r.series_id, r.rule)
+                for chunk in _chunks(sorted({s for s, _ in judged}), 500)
+                for r in conn.execute(sa.select(monitor_state.c.series_id, monitor_state.c.rule).where(monitor_state.c.series_id.in_(chunk)))
+            }
+            rows = [{"s": s, "r": r, "last_period": p} for (s, r), p in judged.items()]
+            updates = [row for row in rows if (row["s"], row["r"]) in known]
+            if updates:
+                where = (monitor_state.c.series_id == sa.bindparam("s"), monitor_state.c.rule == sa.bindparam("r"))
+                conn.execute(monitor_state.update().where(*where).values(last_period=sa.bindparam("last_period")), updates)
+            inserts = [{"series_id": row["s"], "rule": row["r"], "last_period": row["last_period"]} for row in rows if (row["s"], row["r"]) not in known]
+            if inserts:
+                conn.execute(monitor_state.insert(), inserts)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -115,6 +115,14 @@ class OrderRepository:
         frame["ds"] = pd.to_datetime(frame["ds"])
         return frame
 
+    def series_sizes(self, end: dt.date, since: dt.date) -> pd.Series:
+        """Every series with points up to ``end``, with the sum of its points after ``since`` (0 when none), by id."""
+        recent = sa.func.sum(sa.case((points.c.ds > since, points.c.y), else_=0.0))
+        query = sa.select(points.c.series_id, recent.label("size")).where(points.c.ds <= end).group_by(points.c.series_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return pd.Series({r.series_id: float(r.size or 0.0) for r in rows}, dtype=float).sort_index()
+
 
 def _rows(batch: pd.DataFrame) -> list[dict]:
     """Batch rows as table rows; times to the second, as every supported database keeps them."""
