@@ -107,17 +107,22 @@ class Calendar(BaseModel):
         """Whether a past day without sales was a day the store did not trade (not a day of zero demand)."""
         return actual <= 0 and self._excuse_day(day, actual, actuals) is not None
 
-    def will_be_closed(self, day: dt.date, actuals: Mapping[dt.date, float]) -> bool:
-        """Whether the store will most likely not trade on a future ``day``, judged from ``actuals`` (its history).
+    def will_be_closed(self, days: Sequence[dt.date], actuals: Mapping[dt.date, float]) -> list[bool]:
+        """Whether the store will most likely not trade on each future day, judged from ``actuals`` (its history).
 
         A closed weekday; a weekday it was usually closed on lately (``closed_from_data``); a public
         holiday, when it sold nothing on most of the public holidays in its history.
         """
-        if WEEKDAYS[day.weekday()] in self.closed_weekdays:
-            return True
-        if self.closed_from_data and _usually_closed(day, actuals):
-            return True
-        return self._is_holiday(day) and self._closed_on_holidays(actuals)
+        holidays_closed = None  # read from the history once, and only when a holiday is ahead
+        closed = []
+        for day in days:
+            if WEEKDAYS[day.weekday()] in self.closed_weekdays or (self.closed_from_data and _usually_closed(day, actuals)):
+                closed.append(True)
+                continue
+            if self._is_holiday(day) and holidays_closed is None:
+                holidays_closed = self._closed_on_holidays(actuals)
+            closed.append(bool(self._is_holiday(day) and holidays_closed))
+        return closed
 
     def _is_holiday(self, day: dt.date) -> bool:
         return self.country is not None and day in _holidays(self.country, self.subdivision, day.year)

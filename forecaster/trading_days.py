@@ -26,10 +26,10 @@ def open_demand(y: pd.Series, calendar: Calendar, freq: str) -> pd.Series:
     if freq != "D":
         return y
     by_day = _by_day(y)
-    closed = [calendar.was_closed(day, value, by_day) for day, value in by_day.items()]
-    if not any(closed) or all(closed):
+    closed = [day for day, value in by_day.items() if value <= 0 and calendar.was_closed(day, value, by_day)]
+    if not closed or len(closed) == len(y):
         return y
-    return y.mask(pd.Series(closed, index=y.index)).interpolate(limit_direction="both")
+    return y.mask(y.index.isin(pd.DatetimeIndex(closed))).interpolate(limit_direction="both")
 
 
 def close_forecast(forecast: pd.DataFrame, y: pd.Series, calendar: Calendar, freq: str) -> pd.DataFrame:
@@ -37,7 +37,7 @@ def close_forecast(forecast: pd.DataFrame, y: pd.Series, calendar: Calendar, fre
     if freq != "D":
         return forecast
     by_day = _by_day(y)
-    closed = [calendar.will_be_closed(day.date(), by_day) for day in pd.DatetimeIndex(forecast["ds"])]
+    closed = calendar.will_be_closed(list(pd.DatetimeIndex(forecast["ds"]).date), by_day)
     if not any(closed):
         return forecast
     values = [c for c in forecast.columns if c.startswith("yhat")]

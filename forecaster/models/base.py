@@ -96,17 +96,14 @@ class Model(ABC):
         values = raw[columns].to_numpy(dtype=float)
         if values.shape[0] != horizon or not np.isfinite(values).all():
             raise ModelError(f"{self.name}: the forecast has missing or infinite values")
-        frame = pd.DataFrame(values, columns=columns)
-        lo, hi = frame["yhat"].copy(), frame["yhat"].copy()
-        for level in levels:
-            lo = np.minimum(lo, frame[f"yhat_lo_{level}"])
-            hi = np.maximum(hi, frame[f"yhat_hi_{level}"])
-            frame[f"yhat_lo_{level}"], frame[f"yhat_hi_{level}"] = lo, hi
+        lo, hi = values[:, 0], values[:, 0]
+        for i, _ in enumerate(levels):  # wider levels contain narrower ones: nest them
+            lo = values[:, 1 + 2 * i] = np.minimum(lo, values[:, 1 + 2 * i])
+            hi = values[:, 2 + 2 * i] = np.maximum(hi, values[:, 2 + 2 * i])
         if self.nonnegative:
-            frame = frame.clip(lower=0.0)
+            values = values.clip(min=0.0)
         ds = pd.date_range(self._index[-1], periods=horizon + 1, freq=PANDAS_FREQ[self._freq])[1:]
-        frame.insert(0, "ds", ds)
-        return frame
+        return pd.DataFrame({"ds": ds, **dict(zip(columns, values.T))})
 
     @abstractmethod
     def _fit(self, y: pd.Series, freq: str) -> None:
