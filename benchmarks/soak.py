@@ -22,17 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import psutil
 
+from _resampled import resampled_stores
 from forecaster.engine import Engine
 from forecaster.replay import SimulatedClock, run_times
 from forecaster.service import release_free_memory
 from forecaster.settings import parse
 from forecaster.store import Store
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rossmann" / "train.csv.gz"
 README = Path(__file__).parent / "README.md"
 FIRST_CYCLE = dt.date(2015, 5, 1)
 
@@ -44,18 +43,10 @@ class Discard:
         pass
 
 
-def synthetic_series(n: int, history_days: int, cycles: int, seed: int = 7) -> pd.DataFrame:
+def synthetic_series(n: int, history_days: int, cycles: int) -> pd.DataFrame:
     """``n`` daily series (unique_id, ds, y) covering the history and every cycle."""
-    sales = pd.read_csv(DATA, usecols=["Store", "Date", "Sales"], parse_dates=["Date"])
-    start = pd.Timestamp(FIRST_CYCLE) - pd.Timedelta(days=history_days)
-    wide = sales[(sales.Date >= start) & (sales.Date < pd.Timestamp(FIRST_CYCLE) + pd.Timedelta(days=cycles))].pivot(index="Date", columns="Store", values="Sales").fillna(0.0)
-    rng = np.random.default_rng(seed)
-    stores = rng.choice(wide.columns.to_numpy(), size=n)
-    scale = rng.lognormal(0.0, 0.3, size=n)
-    noise = rng.lognormal(0.0, 0.05, size=(len(wide), n))
-    values = wide[stores].to_numpy() * scale * noise
-    ids = [f"s{i:05d}" for i in range(n)]
-    return pd.DataFrame({"unique_id": np.repeat(ids, len(wide)), "ds": np.tile(wide.index.to_numpy(), n), "y": values.T.ravel().round(2)})
+    first = pd.Timestamp(FIRST_CYCLE)
+    return resampled_stores(n, first - pd.Timedelta(days=history_days), first + pd.Timedelta(days=cycles - 1))
 
 
 def soak(n: int, cycles: int, history_days: int) -> pd.DataFrame:

@@ -1,18 +1,20 @@
 """Speed of a scheduled run's forecast and monitor phases on every parallel backend, against peers.
 
-The 1,115 Rossmann stores (``../shared/data/rossmann/train.csv.gz``, daily sales up to
-2015-07-31) go into a fresh SQLite store; the engine then runs as of 1 August with the
-daily-refit settings (``model: ets``, the model a daily run refits without reselecting, 730
-days of history, horizon 28) once per backend, each on a fresh copy of the store. The monitor
-phase is timed on a run that has a week of earlier vintages to judge against (``model: naive``
-for those vintages, so the set-up stays short). Peak memory is the largest resident set of the
-engine's process plus its worker processes (PSS, so shared pages count once), sampled every 0.2 s.
+Two sets of series, each in a fresh SQLite store, the engine run as of 1 August 2015:
+the 1,115 Rossmann stores (``../shared/data/rossmann/train.csv.gz``, daily sales, 730 days of
+history) with the daily-refit settings (``model: ets``, the model a daily run refits without
+reselecting, horizon 28); and 10,000 series resampled from Rossmann stores with the data's whole
+2.6 years of daily history (``--big``), forecast with ``model: naive`` so the engine's own cost
+and memory show. The monitor phase judges one new day per series against a week of earlier
+vintages (seasonal naive forecasts written to the store directly, so the set-up stays short).
+Peak memory is the largest proportional set size (PSS) of the engine's process plus its worker
+processes, sampled every 0.2 s, so pages forked workers share with the engine count once.
 
-Peers on the same series and history in the same run: statsforecast's AutoETS with its own
-parallelism (``n_jobs`` = workers), and Prophet fitted per series on a sample, its time
+Peers on the same Rossmann series and history in the same run: statsforecast's AutoETS with its
+own parallelism (``n_jobs`` = workers), and Prophet fitted per series on a sample, its time
 extrapolated to every series (marked so).
 
-    python3 benchmarks/speed.py [--stores 1115] [--workers 2] [--prophet-sample 20]
+    python3 benchmarks/speed.py [--stores 1115] [--big 10000] [--workers 2] [--prophet-sample 20]
 
 prints a table and writes it under "Speed" in benchmarks/README.md.
 """
@@ -28,18 +30,21 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psutil
+
+from _resampled import resampled_stores, rossmann_wide
 
 from forecaster.engine import Engine
 from forecaster.replay import SimulatedClock, run_times
 from forecaster.settings import parse
 from forecaster.store import Store
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rossmann" / "train.csv.gz"
 README = Path(__file__).parent / "README.md"
 AS_OF = dt.date(2015, 8, 1)
 HISTORY, HORIZON = 730, 28
+TIMEZONE = "Europe/Berlin"
 
 
 class PeakMemory:
@@ -73,35 +78,55 @@ class PeakMemory:
 
 def rossmann(stores: int) -> pd.DataFrame:
     """Daily sales of the first ``stores`` stores, long format, the last ``HISTORY`` days before ``AS_OF``."""
-    sales = pd.read_csv(DATA, usecols=["Store", "Date", "Sales"], parse_dates=["Date"])
-    sales = sales[sales.Store.isin(sorted(sales.Store.unique())[:stores]) & (sales.Date >= pd.Timestamp(AS_OF) - pd.Timedelta(days=HISTORY))]
-    return pd.DataFrame({"unique_id": "store " + sales.Store.astype(str), "ds": sales.Date, "y": sales.Sales.astype(float)})
+    wide = rossmann_wide(pd.Timestamp(AS_OF) - pd.Timedelta(days=HISTORY), pd.Timestamp(AS_OF) - pd.Timedelta(days=1))
+    wide = wide[sorted(wide.columns)[:stores]]
+    long = wide.rename(columns=lambda s: f"store {s}").rename_axis("ds").reset_index().melt("ds", var_name="unique_id", value_name="y")
+    return long[["unique_id", "ds", "y"]]
 
 
-def _settings(model: str, parallel: dict):
+def _settings(model: str, parallel: dict, history: int):
     return parse(
         {
-            "timezone": "Europe/Berlin", "series": {"min_history": 56},
-            "forecast": {"model": model, "horizon": HORIZON, "history": HISTORY},
+            "timezone": TIMEZONE, "series": {"min_history": 56},
+            "forecast": {"model": model, "horizon": HORIZON, "history": history},
             "monitor": {"calendar": {"country": "DE"}}, "parallel": parallel, "channels": [],
         },
         "speed config",
     )
 
 
-def _run(url: str, model: str, parallel: dict, day: dt.date):
+def _run(url: str, settings, day: dt.date):
     store = Store(url).create()
     try:
-        moment = run_times(day, day, "D", "Europe/Berlin")[0]
-        engine = Engine(_settings(model, parallel), store, notifiers={}, clock=SimulatedClock(moment))
+        moment = run_times(day, day, "D", TIMEZONE)[0]
+        engine = Engine(settings, store, notifiers={}, clock=SimulatedClock(moment))
         return engine.run(moment, sync=False, job="speed")
     finally:
         store.close()
 
 
-def engine_phases(long: pd.DataFrame, workers: int, folder: Path) -> list[dict]:
-    """Forecast phase per backend and the monitor phase, as rows of the table."""
-    base = folder / "base.db"
+def _write_vintages(url: str, long: pd.DataFrame, days: list[dt.date]) -> None:
+    """A seasonal naive vintage per series issued on each of ``days`` (the week before it repeated), bands +-25% / +-45%."""
+    wide = long.pivot(index="ds", columns="unique_id", values="y")
+    store = Store(url).create()
+    try:
+        for day in days:
+            last_week = wide[wide.index < pd.Timestamp(day)].iloc[-7:]
+            ds = pd.date_range(day, periods=HORIZON)
+            yhat = last_week.to_numpy()[np.arange(HORIZON) % 7]
+            frames = {
+                series_id: pd.DataFrame({"ds": ds, "model": "naive", "yhat": y, "yhat_lo_80": 0.75 * y, "yhat_hi_80": 1.25 * y,
+                                         "yhat_lo_95": 0.55 * y, "yhat_hi_95": 1.45 * y})
+                for series_id, y in zip(wide.columns, yhat.T)
+            }
+            store.forecasts.add_vintages(run_times(day, day, "D", TIMEZONE)[0], frames)
+    finally:
+        store.close()
+
+
+def engine_phases(name: str, long: pd.DataFrame, model: str, history: int, workers: int, folder: Path) -> list[dict]:
+    """The forecast phase on every backend and the monitor phase, for one set of series, as rows of the table."""
+    base = folder / f"{name}.db"
     store = Store(f"sqlite:///{base}").create()
     store.orders.replace_points(long)
     store.close()
@@ -111,22 +136,27 @@ def engine_phases(long: pd.DataFrame, workers: int, folder: Path) -> list[dict]:
         f"processes ({workers})": {"backend": "processes", "workers": workers},
         f"dask local cluster ({workers})": {"backend": "dask", "workers": workers},
     }
-    for name, parallel in backends.items():
-        copy = folder / f"{name.split()[0]}.db"
+    for backend, parallel in backends.items():
+        copy = folder / f"{name}-{backend.split()[0]}.db"
         shutil.copy(base, copy)
         with PeakMemory() as memory:
-            summary = _run(f"sqlite:///{copy}", "ets", parallel, AS_OF)
-        rows.append({"phase": "forecast", "method": f"salescast, {name}", "series": summary.forecast,
+            summary = _run(f"sqlite:///{copy}", _settings(model, parallel, history), AS_OF)
+        copy.unlink()
+        rows.append({"set": name, "phase": "forecast", "method": f"salescast {model}, {backend}", "series": summary.forecast,
                      "seconds": summary.steps["forecast"]["seconds"], "peak_mib": memory.peak})
         print(rows[-1], file=sys.stderr, flush=True)
-    week = folder / "week.db"
-    shutil.copy(base, week)
-    for day in pd.date_range(AS_OF - dt.timedelta(days=8), AS_OF - dt.timedelta(days=1)).date:
-        _run(f"sqlite:///{week}", "naive", {"backend": "local"}, day)
+    # A day's monitor run: vintages of the week before (and today's, so no forecast runs), the
+    # day before judged untimed, then today's one new day per series timed.
+    week = f"sqlite:///{folder / f'{name}-week.db'}"
+    shutil.copy(base, folder / f"{name}-week.db")
+    _write_vintages(week, long, [AS_OF - dt.timedelta(days=k) for k in range(8, -1, -1)])
+    settings = _settings(model, {"backend": "local"}, history)
+    _run(week, settings, AS_OF - dt.timedelta(days=1))
     with PeakMemory() as memory:
-        summary = _run(f"sqlite:///{week}", "naive", {"backend": "local"}, AS_OF)
-    rows.append({"phase": "monitor", "method": "salescast (in-process)", "series": summary.series,
+        summary = _run(week, settings, AS_OF)
+    rows.append({"set": name, "phase": "monitor", "method": "salescast (in-process)", "series": summary.series,
                  "seconds": summary.steps["monitor"]["seconds"], "peak_mib": memory.peak})
+    print(rows[-1], file=sys.stderr, flush=True)
     return rows
 
 
@@ -142,7 +172,7 @@ def peers(long: pd.DataFrame, workers: int, prophet_sample: int) -> list[dict]:
         started = time.perf_counter()
         StatsForecast(models=[AutoETS(season_length=7)], freq="D", n_jobs=workers).forecast(df=frame, h=HORIZON, level=[80, 95])
         seconds = time.perf_counter() - started
-    rows.append({"phase": "forecast", "method": f"statsforecast AutoETS (n_jobs={workers})", "series": frame.unique_id.nunique(),
+    rows.append({"set": "Rossmann", "phase": "forecast", "method": f"statsforecast AutoETS (n_jobs={workers})", "series": frame.unique_id.nunique(),
                  "seconds": seconds, "peak_mib": memory.peak})
     from prophet import Prophet
     import logging
@@ -156,37 +186,43 @@ def peers(long: pd.DataFrame, workers: int, prophet_sample: int) -> list[dict]:
         model.predict(model.make_future_dataframe(HORIZON, include_history=False))
     per_series = (time.perf_counter() - started) / len(sample)
     total = frame.unique_id.nunique()
-    rows.append({"phase": "forecast", "method": f"Prophet per series, 1 core ({len(sample)} fitted, time x{total / len(sample):.0f})",
+    rows.append({"set": "Rossmann", "phase": "forecast", "method": f"Prophet per series, 1 core ({len(sample)} fitted, time x{total / len(sample):.0f})",
                  "series": total, "seconds": per_series * total, "peak_mib": float("nan")})
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    local = next(r["seconds"] for r in rows if r["method"] == "salescast, local")
-    lines = ["| phase | method | series | seconds | series / s | peak MiB | local / this |", "|---|---|---:|---:|---:|---:|---:|"]
+    """Markdown rows; the last column is the in-process forecast time of the same set over this row's."""
+    local = {r["set"]: r["seconds"] for r in rows if r["method"].endswith(", local")}
+    lines = ["| series | phase | method | series | seconds | series / s | peak MiB | local / this |", "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        ratio = f"{local / r['seconds']:.2f}" if r["phase"] == "forecast" else ""
+        ratio = f"{local[r['set']] / r['seconds']:.2f}" if r["phase"] == "forecast" and r["set"] in local else ""
         peak = "" if pd.isna(r["peak_mib"]) else f"{r['peak_mib']:.0f}"
-        lines.append(f"| {r['phase']} | {r['method']} | {r['series']} | {r['seconds']:.1f} | {r['series'] / r['seconds']:.1f} | {peak} | {ratio} |")
+        lines.append(f"| {r['set']} | {r['phase']} | {r['method']} | {r['series']} | {r['seconds']:.1f} | {r['series'] / r['seconds']:.1f} | {peak} | {ratio} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", type=int, default=1115)
+    parser.add_argument("--big", type=int, default=10_000, help="series in the resampled set (0: skip it)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--prophet-sample", type=int, default=20)
     parser.add_argument("--no-readme", action="store_true", help="print only")
     args = parser.parse_args()
     long = rossmann(args.stores)
     with tempfile.TemporaryDirectory(prefix="salescast-speed-") as tmp:
-        rows = engine_phases(long, args.workers, Path(tmp))
+        rows = engine_phases("Rossmann", long, "ets", HISTORY, args.workers, Path(tmp))
+        if args.big:
+            big = resampled_stores(args.big, pd.Timestamp("2013-01-01"), pd.Timestamp(AS_OF) - pd.Timedelta(days=1))
+            rows += engine_phases(f"resampled {args.big:,}", big, "naive", len(big.ds.unique()), args.workers, Path(tmp))
+            del big
     rows += peers(long, args.workers, args.prophet_sample)
     result = table(rows)
     print(result)
     if not args.no_readme:
-        section = (f"## Speed\n\n`python3 benchmarks/speed.py --stores {args.stores} --workers {args.workers}` "
-                   f"({dt.date.today()}, {psutil.cpu_count()} cores): {__doc__.split(chr(10) + chr(10))[1].replace(chr(10), ' ')}\n\n{result}\n")
+        command = f"python3 benchmarks/speed.py --stores {args.stores} --big {args.big} --workers {args.workers}"
+        section = f"## Speed\n\n`{command}` ({dt.date.today()}, {psutil.cpu_count()} cores): {__doc__.split(chr(10) + chr(10))[1].replace(chr(10), ' ')}\n\n{result}\n"
         text = README.read_text(encoding="utf-8")
         start = text.find("## Speed\n")
         if start >= 0:
