@@ -43,8 +43,8 @@ class Deviations:
         self.earlier = self._earlier(store, series) if self.calibration_days else {}
         forecasts = store.forecasts.issued_before(series, start.date(), end.date())
         forecasts["cutoff"] = self._cutoff(forecasts["ds"])
-        eligible = forecasts[forecasts["issued_at"] <= forecasts["cutoff"]].sort_values(["series_id", "ds", "issued_at"])
-        self.eligible = {k: f for k, f in eligible.groupby("series_id")}
+        eligible = forecasts[forecasts["issued_at"] <= forecasts["cutoff"]].sort_values(["series_id", "ds", "issued_at"], ignore_index=True)
+        self.eligible, self._eligible_ids = eligible, eligible["series_id"].to_numpy()
         latest = eligible.groupby(["series_id", "ds"]).tail(1)
         self.latest = {k: [plan for _, plan in rows] for k, rows in groupby(zip(latest["series_id"], _plans(latest)), key=itemgetter(0))}
         self._cache: dict[tuple[str, dt.date | None], list[Deviation]] = {}
@@ -73,6 +73,8 @@ class Deviations:
         """Deviations up to ``until`` (all when None), against pre-``baseline`` forecasts when given."""
         key = (series_id, baseline)
         if key not in self._cache:
+            if any(cached != series_id for cached, _ in self._cache):
+                self._cache.clear()  # callers go series by series: keep one series' deviations, not all
             self._cache[key] = self._build(series_id, baseline)
         devs = self._cache[key]
         return devs if until is None else [d for d in devs if pd.Timestamp(d.period_start) <= until]
@@ -84,7 +86,8 @@ class Deviations:
             return []
         if baseline is not None:
             anchor = self._cutoff(pd.Series([pd.Timestamp(baseline)])).iloc[0]
-            eligible = self.eligible[series_id]
+            rows = np.searchsorted(self._eligible_ids, series_id, side="left"), np.searchsorted(self._eligible_ids, series_id, side="right")
+            eligible = self.eligible.iloc[rows[0] : rows[1]]
             before = _plans(eligible[eligible["issued_at"] <= anchor].groupby("ds").tail(1))
             plans = [*before, *(p for p in plans if p[0] not in {b[0] for b in before})]
             plans.sort(key=lambda p: p[0])
