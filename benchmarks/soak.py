@@ -49,7 +49,7 @@ def synthetic_series(n: int, history_days: int, cycles: int) -> pd.DataFrame:
     return resampled_stores(n, first - pd.Timedelta(days=history_days), first + pd.Timedelta(days=cycles - 1))
 
 
-def soak(n: int, cycles: int, history_days: int) -> pd.DataFrame:
+def soak(n: int, cycles: int, history_days: int, retention_days: int = 30, parallel: str = "local") -> pd.DataFrame:
     """Run ``cycles`` scheduled runs over ``n`` series; one row of measurements per cycle."""
     settings = parse(
         {
@@ -57,7 +57,8 @@ def soak(n: int, cycles: int, history_days: int) -> pd.DataFrame:
             "series": {"min_history": 28},
             "forecast": {"model": "naive", "horizon": 14, "history": history_days},
             "monitor": {"lookback": 7},
-            "store": {"retention_days": 30},
+            "store": {"retention_days": retention_days},
+            "parallel": {"backend": parallel},
         },
         "soak config",
     )
@@ -99,19 +100,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, default=10_000)
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--history-days", type=int, default=90)
+    parser.add_argument("--retention-days", type=int, default=30, help="forecasts and deliveries older than this are pruned")
+    parser.add_argument("--parallel", choices=["local", "processes"], default="local", help="where the forecasts run (RSS is the engine's process)")
     args = parser.parse_args(argv)
-    table = soak(args.series, args.cycles, args.history_days)
+    table = soak(args.series, args.cycles, args.history_days, args.retention_days, args.parallel)
     growth = table.rss_mib.iloc[-1] - table.rss_mib.iloc[min(2, len(table) - 1)]
+    half = len(table) // 2
+    late = table.rss_mib.iloc[-1] - table.rss_mib.iloc[half]
     markdown = _markdown(table)
+    summary = f"RSS growth from cycle 3 to the last: {growth:+.1f} MiB; over the second half (cycle {half + 1} to the last): {late:+.1f} MiB."
     print(markdown)
-    print(f"RSS growth from cycle 3 to the last: {growth:+.1f} MiB")
+    print(summary)
     with README.open("a", encoding="utf-8") as handle:
         if README.stat().st_size == 0:
             handle.write("# Benchmarks\n")
         handle.write(
-            f"\n## Soak\n\n`python3 benchmarks/soak.py --series {args.series} --cycles {args.cycles} --history-days {args.history_days}` "
-            f"({dt.date.today()}, model naive, SQLite, retention 30 days): {args.series} series resampled from Rossmann stores, "
-            f"one scheduled run per cycle. RSS growth from cycle 3 to the last: {growth:+.1f} MiB.\n\n{markdown}\n"
+            f"\n## Soak\n\n`python3 benchmarks/soak.py --series {args.series} --cycles {args.cycles} --history-days {args.history_days} "
+            f"--retention-days {args.retention_days} --parallel {args.parallel}` "
+            f"({dt.date.today()}, model naive, SQLite): {args.series} series resampled from Rossmann stores, "
+            f"one scheduled run per cycle. {summary}\n\n{markdown}\n"
         )
     return 0
 

@@ -7,8 +7,10 @@ reselecting, horizon 28); and 10,000 series resampled from Rossmann stores with 
 2.6 years of daily history (``--big``), forecast with ``model: naive`` so the engine's own cost
 and memory show. The monitor phase judges one new day per series against a week of earlier
 vintages (seasonal naive forecasts written to the store directly, so the set-up stays short).
-Peak memory is the largest proportional set size (PSS) of the engine's process plus its worker
-processes, sampled every 0.2 s, so pages forked workers share with the engine count once.
+Each engine run starts in a fresh process, as a scheduled run would; its peak memory is the
+largest proportional set size (PSS) of that process plus its worker processes, sampled every
+0.2 s, so pages forked workers share with the engine count once. The peers' memory is the
+benchmark's own process (with the input frame) plus their workers.
 
 Peers on the same Rossmann series and history in the same run: statsforecast's AutoETS with its
 own parallelism (``n_jobs`` = workers), and Prophet fitted per series on a sample, its time
@@ -23,11 +25,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import multiprocessing
+import os
 import shutil
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +53,13 @@ TIMEZONE = "Europe/Berlin"
 
 
 class PeakMemory:
-    """The largest memory of this process and its children while the block runs, in MiB.
+    """The largest memory of the given process and its children while the block runs, in MiB.
 
     Proportional set size (PSS), so pages forked workers share with the engine count once.
     """
+
+    def __init__(self, pid: int | None = None) -> None:
+        self.pid = pid
 
     def __enter__(self) -> PeakMemory:
         self.peak, self._stop = 0.0, threading.Event()
@@ -60,10 +68,10 @@ class PeakMemory:
         return self
 
     def _sample(self) -> None:
-        me = psutil.Process()
+        root = psutil.Process(self.pid)
         while not self._stop.is_set():
             total = 0
-            for process in [me, *me.children(recursive=True)]:
+            for process in [root, *root.children(recursive=True)]:
                 try:
                     total += process.memory_full_info().pss
                 except psutil.Error:
@@ -74,6 +82,15 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def measured_run(url: str, settings, day: dt.date):
+    """``_run`` in a fresh process, as a scheduled run would be: its summary and the peak PSS of it and its workers."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pid = pool.submit(os.getpid).result()
+        with PeakMemory(pid) as memory:
+            summary = pool.submit(_run, url, settings, day).result()
+    return summary, memory.peak
 
 
 def rossmann(stores: int) -> pd.DataFrame:
@@ -139,11 +156,10 @@ def engine_phases(name: str, long: pd.DataFrame, model: str, history: int, worke
     for backend, parallel in backends.items():
         copy = folder / f"{name}-{backend.split()[0]}.db"
         shutil.copy(base, copy)
-        with PeakMemory() as memory:
-            summary = _run(f"sqlite:///{copy}", _settings(model, parallel, history), AS_OF)
+        summary, peak = measured_run(f"sqlite:///{copy}", _settings(model, parallel, history), AS_OF)
         copy.unlink()
         rows.append({"set": name, "phase": "forecast", "method": f"salescast {model}, {backend}", "series": summary.forecast,
-                     "seconds": summary.steps["forecast"]["seconds"], "peak_mib": memory.peak})
+                     "seconds": summary.steps["forecast"]["seconds"], "peak_mib": peak})
         print(rows[-1], file=sys.stderr, flush=True)
     # A day's monitor run: vintages of the week before (and today's, so no forecast runs), the
     # day before judged untimed, then today's one new day per series timed.
@@ -152,10 +168,9 @@ def engine_phases(name: str, long: pd.DataFrame, model: str, history: int, worke
     _write_vintages(week, long, [AS_OF - dt.timedelta(days=k) for k in range(8, -1, -1)])
     settings = _settings(model, {"backend": "local"}, history)
     _run(week, settings, AS_OF - dt.timedelta(days=1))
-    with PeakMemory() as memory:
-        summary = _run(week, settings, AS_OF)
+    summary, peak = measured_run(week, settings, AS_OF)
     rows.append({"set": name, "phase": "monitor", "method": "salescast (in-process)", "series": summary.series,
-                 "seconds": summary.steps["monitor"]["seconds"], "peak_mib": memory.peak})
+                 "seconds": summary.steps["monitor"]["seconds"], "peak_mib": peak})
     print(rows[-1], file=sys.stderr, flush=True)
     return rows
 
