@@ -56,7 +56,7 @@ def soak(n: int, cycles: int, history_days: int, retention_days: int = 30, paral
             "timezone": "Europe/Berlin",
             "series": {"min_history": 28},
             "forecast": {"model": "naive", "horizon": 14, "history": history_days},
-            "monitor": {"lookback": 7},
+            "monitor": {"lookback": 7, "calibration_days": min(70, retention_days)},  # calibrated on what retention keeps
             "store": {"retention_days": retention_days},
             "parallel": {"backend": parallel},
         },

@@ -195,6 +195,12 @@ class Settings(Frozen):
         labels = [c.label for c in self.channels]
         if len(set(labels)) != len(labels):
             raise ValueError("two channels share a name; give each a distinct 'name'")
+        kept, calibrated = self.store.retention_days, self.monitor.calibration_days
+        if kept is not None and kept < calibrated:
+            raise ValueError(
+                f"store.retention_days ({kept}) is shorter than monitor.calibration_days ({calibrated}): the bands would lose "
+                f"the forecast errors they are calibrated on; keep at least {calibrated} days or shorten calibration_days"
+            )
         return self
 
     @property

@@ -52,6 +52,13 @@ def test_bad_channel_kind_lists_the_valid_ones(tmp_path):
         settings.load(path)
 
 
+def test_retention_shorter_than_the_calibration_window_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"store.retention_days \(40\) is shorter than monitor.calibration_days \(70\)"):
+        settings.load(write(tmp_path, MINIMAL + "store: {retention_days: 40}\n"))
+    shorter = settings.load(write(tmp_path, MINIMAL + "store: {retention_days: 40}\nmonitor: {calibration_days: 35}\n"))
+    assert shorter.store.retention_days == 40
+
+
 def test_env_interpolation_and_redaction(tmp_path, monkeypatch):
     monkeypatch.setenv("HOOK", "https://hooks.example.test/services/T000/B000/XXXX")
     monkeypatch.setenv("DB_PASSWORD", "s3cret")
