@@ -9,7 +9,7 @@ and memory show. The monitor phase judges one new day per series against a week 
 vintages (seasonal naive forecasts written to the store directly, so the set-up stays short).
 Each engine run starts in a fresh process, as a scheduled run would; its peak memory is the
 largest proportional set size (PSS) of that process plus its worker processes, sampled every
-0.2 s, so pages forked workers share with the engine count once. The peers' memory is the
+0.5 s, so pages forked workers share with the engine count once. The peers' memory is the
 benchmark's own process (with the input frame) plus their workers.
 
 Peers on the same Rossmann series and history in the same run: statsforecast's AutoETS with its
@@ -70,18 +70,25 @@ class PeakMemory:
     def _sample(self) -> None:
         root = psutil.Process(self.pid)
         while not self._stop.is_set():
-            total = 0
-            for process in [root, *root.children(recursive=True)]:
-                try:
-                    total += process.memory_full_info().pss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total / 2**20)
-            self._stop.wait(0.2)
+            try:
+                pids = [root.pid, *(child.pid for child in root.children(recursive=True))]
+            except psutil.Error:
+                pids = []
+            self.peak = max(self.peak, sum(_pss_kib(pid) for pid in pids) / 1024)
+            self._stop.wait(0.5)
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _pss_kib(pid: int) -> int:
+    """A process's proportional set size from the kernel's one-line summary (cheap even for large processes)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            return next((int(line.split()[1]) for line in rollup if line.startswith("Pss:")), 0)
+    except OSError:  # the process has ended
+        return 0
 
 
 def measured_run(url: str, settings, day: dt.date):
