@@ -97,6 +97,9 @@ class IncidentStore(Protocol):
     def save(self, incident: Incident) -> None:
         """Insert or update the tracker's state of an incident by id."""
 
+    def latest(self) -> list[Incident]:
+        """Each series' latest incident (the one opened last: its open one, else its last resolved)."""
+
     def feedback_counts(self) -> dict[str, dict[str, int]]:
         """Series -> feedback label -> how many of its incidents carry it."""
 
@@ -115,6 +118,9 @@ class MemoryIncidentStore:
     def save(self, incident: Incident) -> None:
         self._by_series.setdefault(incident.series_id, {})[incident.id] = incident
 
+    def latest(self) -> list[Incident]:
+        return [max(pool.values(), key=lambda i: (i.opened_period, i.id)) for pool in self._by_series.values() if pool]
+
     def feedback_counts(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
         for incident in self.all():
@@ -129,13 +135,14 @@ class MemoryIncidentStore:
 
 
 class WriteThroughIncidents(MemoryIncidentStore):
-    """Another store's incidents read once into memory; each save goes to both, so a monitor pass
-    over many series asks the other store nothing more."""
+    """Each series' latest incident of another store, read once into memory; each save goes to
+    both, so a monitor pass over many series asks the other store nothing more and holds one
+    incident per series, however long the history. Enough for :class:`IncidentTracker`."""
 
     def __init__(self, store: IncidentStore) -> None:
         super().__init__()
         self.store = store
-        for incident in store.list():
+        for incident in store.latest():
             super().save(incident)
 
     def save(self, incident: Incident) -> None:

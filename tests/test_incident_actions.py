@@ -108,3 +108,24 @@ def test_the_command_line_lists_acknowledges_snoozes_and_labels(tmp_path):
     ]:
         result = salescast("alerts", *args, "--config", config)
         assert result.returncode == 2 and problem in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgres", "mysql"], indirect=True)
+def test_a_monitor_pass_reads_each_series_latest_incident_with_peoples_actions(store_url):
+    from dataclasses import replace
+
+    from alerts.incidents import WriteThroughIncidents
+
+    store = Store(store_url).create()
+    try:
+        old = replace(_incident(period=dt.date(2011, 10, 3)), status="resolved", resolved_period=dt.date(2011, 10, 9))
+        for incident in (old, _incident(), _incident("France", period=dt.date(2011, 11, 7))):
+            store.incidents.save(incident)
+        store.incidents.snooze(_incident().id, NOW + dt.timedelta(days=1), "ana", NOW)
+        cached = WriteThroughIncidents(store.incidents)
+        assert sorted(i.id for i in cached.all()) == ["France|band|2011-11-07", "Germany|band|2011-11-10"]
+        assert cached.list(series_id="Germany")[0].snoozed_until == NOW + dt.timedelta(days=1)
+        cached.save(replace(_incident(), status="resolved", resolved_period=dt.date(2011, 11, 12)))
+        assert store.incidents.get(_incident().id).status == "resolved", "saves go through to the store"
+    finally:
+        store.close()

@@ -63,6 +63,14 @@ class SqlIncidentStore:
         with self.engine.connect() as conn:
             return [_incident(row) for row in conn.execute(query).mappings()]
 
+    def latest(self) -> list[Incident]:
+        """Each series' latest incident (the one opened last: its open one, else its last resolved)."""
+        last = sa.select(incidents.c.series_id, sa.func.max(incidents.c.opened_period).label("opened")).group_by(incidents.c.series_id).subquery()
+        query = sa.select(incidents).join(last, sa.and_(incidents.c.series_id == last.c.series_id, incidents.c.opened_period == last.c.opened))
+        with self.engine.connect() as conn:
+            rows = [_incident(row) for row in conn.execute(query.order_by(incidents.c.series_id, incidents.c.id)).mappings()]
+        return list({i.series_id: i for i in rows}.values())  # one per series, should two share a day
+
     def get(self, incident_id: str) -> Incident:
         """The incident with this id; InputError when there is none."""
         with self.engine.connect() as conn:
