@@ -61,6 +61,25 @@ def _one_thread_each() -> None:
     threadpool_limits(1)
 
 
+def _worker_context(fn: Callable[[Any], Any]):
+    """Worker processes forked by a clean server process that has ``fn``'s module imported.
+
+    Not ``fork``: forking the engine (threads, BLAS thread pools, a large heap) made workers up to
+    3x slower than the engine alone on real stores; not ``spawn``: every worker would import the
+    libraries again. The server outlives the pool, so later runs of a service start at once.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([fn.__module__])
+    return context
+
+
+def _workers(settings: ParallelSettings) -> int:
+    """The configured worker count, else the machine's cores."""
+    return settings.workers or os.cpu_count() or 1
+
+
 def _batches(items: Iterable[tuple[str, Any]], size: int) -> Iterator[list[tuple[str, Any]]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
@@ -73,7 +92,7 @@ def map_batches(fn: Callable[[Any], Any], items: Iterable[tuple[str, Any]], sett
     if settings.backend == "local":
         yield from (run_batch(fn, batch) for batch in batches)
     elif settings.backend == "processes":
-        workers = settings.workers or os.cpu_count() or 1
+        workers = _workers(settings)
         with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_each, mp_context=_worker_context(fn)) as pool:
             yield from _bounded(lambda batch: pool.submit(run_batch, fn, batch), batches, 2 * workers, _wait_futures)
     else:
@@ -121,21 +140,6 @@ def _dask_client(settings: ParallelSettings):
         with client:
             yield client
         return
-    workers = settings.workers or os.cpu_count() or 1
+    workers = _workers(settings)
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
-
-
-
-def _worker_context(fn: Callable[[Any], Any]):
-    """Worker processes forked by a clean server process that has ``fn``'s module imported.
-
-    Not ``fork``: forking the engine (threads, BLAS thread pools, a large heap) made workers up to
-    3x slower than the engine alone on real stores; not ``spawn``: every worker would import the
-    libraries again. The server outlives the pool, so later runs of a service start at once.
-    """
-    import multiprocessing
-
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([fn.__module__])
-    return context
