@@ -29,7 +29,7 @@ from alerts.notifiers import Notifier
 from alerts.outbox import deliver_due
 from alerts.routing import Router
 from alerts.rules import rule_name
-from forecaster.data.series import TOTAL, last_complete, next_period, period_span, period_starts, periods_between, points_from_orders, regular
+from forecaster.data.series import TOTAL, last_complete, next_period, period_span, period_starts, periods_between, points_from_orders, regular_each
 from forecaster.data.sources import open_source
 from forecaster.deviations import Deviations
 from forecaster.errors import InputError
@@ -209,10 +209,9 @@ class Engine:
         choices = self.store.forecasts.choices() if cfg.model == "auto" else {}
         first = (end - period_span(cfg.history, self.freq)).date()
         for chunk in (pending[i : i + _SERIES_PER_READ] for i in range(0, len(pending), _SERIES_PER_READ)):
-            points = dict(tuple(self.store.orders.points(end=end.date(), series=chunk, start=first).groupby("unique_id")))
+            histories = regular_each(self.store.orders.points(end=end.date(), series=chunk, start=first), self.freq, end)
             for series_id in chunk:
-                frame = points.pop(series_id, None)
-                y = regular(frame, self.freq, end).iloc[-cfg.history :] if frame is not None else ()
+                y = histories.pop(series_id, pd.Series(dtype=float)).iloc[-cfg.history :]
                 if len(y) < self.settings.series.min_history:
                     summary.waiting.append(series_id)
                     continue

@@ -75,14 +75,26 @@ def period_span(n: int, freq: str) -> pd.DateOffset | pd.Timedelta:
     return pd.DateOffset(months=n) if freq == "M" else pd.Timedelta(days=n * (1 if freq == "D" else 7))
 
 
-def regular(points: pd.DataFrame, freq: str, end: pd.Timestamp, start: pd.Timestamp | None = None) -> pd.Series:
-    """One series' points as a gap-free series from its first period (or ``start``) to ``end``; missing periods are 0."""
-    values = points.set_index("ds")["y"].astype(float)
-    values = values[values.index <= end]
-    if start is None:
-        start = values.index.min() if len(values) else end
-    index = pd.date_range(start, end, freq=PANDAS_FREQ[freq], name="ds")
-    return values.reindex(index, fill_value=0.0).rename("y")
+def regular(points: pd.DataFrame, freq: str, end: pd.Timestamp) -> pd.Series:
+    """One series' points (some up to ``end``) as a gap-free series from its first period to ``end``; missing periods are 0."""
+    return regular_each(points.assign(unique_id=""), freq, end)[""]
+
+
+def regular_each(points: pd.DataFrame, freq: str, end: pd.Timestamp) -> dict[str, pd.Series]:
+    """Many series' points (``unique_id, ds, y``, one row per series and period) as gap-free series, by id.
+
+    Each runs from its own first period to ``end``; missing periods are 0. One pivot for the lot
+    is far cheaper than one reindex per series.
+    """
+    points = points[points["ds"] <= end]
+    if points.empty:
+        return {}
+    wide = points.pivot(index="ds", columns="unique_id", values="y")
+    index = pd.date_range(wide.index.min(), end, freq=PANDAS_FREQ[freq], name="ds")
+    values = np.ascontiguousarray(wide.reindex(index).to_numpy(dtype=float).T)  # one row per series
+    firsts = (~np.isnan(values)).argmax(axis=1)
+    np.nan_to_num(values, copy=False, nan=0.0)
+    return {series_id: pd.Series(values[row, first:], index=index[first:], name="y") for row, (series_id, first) in enumerate(zip(wide.columns, firsts))}
 
 
 def read_long(path: Path, id_col: str = "unique_id", date_col: str = "ds", value_col: str = "y", freq: str = "D") -> pd.DataFrame:
