@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from typing import Mapping, NamedTuple
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -51,9 +52,8 @@ class ForecastRepository:
                 sa.select(forecasts.c.series_id).distinct().where(forecasts.c.issued_at == issued, forecasts.c.series_id.in_(list(frames)))
             ).scalars()
             added = set(frames) - set(stored)
-            rows = [row for series_id in sorted(added) for row in _rows(series_id, issued, frames[series_id])]
-            if rows:
-                conn.execute(forecasts.insert(), rows)
+            if added:
+                conn.execute(forecasts.insert(), _rows(issued, {series_id: frames[series_id] for series_id in sorted(added)}))
         return added
 
     def issued_before(self, series: list[str], first: dt.date, last: dt.date) -> pd.DataFrame:
@@ -114,8 +114,17 @@ class ForecastRepository:
                 conn.execute(model_choices.insert().values(series_id=series_id, **values))
 
 
-def _rows(series_id: str, issued: dt.datetime, frame: pd.DataFrame) -> list[dict]:
-    """A forecast frame as rows of the forecasts table."""
-    columns = {"ds": pd.to_datetime(frame["ds"]).dt.date.tolist(), "model": frame["model"].tolist(), "yhat": frame["yhat"].astype(float).tolist()}
-    columns.update({col: frame[name].astype(float).tolist() for col, name in _BOUNDS.items()})
-    return [{"series_id": series_id, "issued_at": issued, **dict(zip(columns, values))} for values in zip(*columns.values())]
+def _rows(issued: dt.datetime, frames: Mapping[str, pd.DataFrame]) -> list[dict]:
+    """Forecast frames, by series, as rows of the forecasts table (each column converted once for all series)."""
+
+    def column(name: str, dtype=None) -> list:
+        return np.concatenate([frame[name].to_numpy(dtype=dtype) for frame in frames.values()]).tolist()
+
+    columns = {
+        "series_id": [series_id for series_id, frame in frames.items() for _ in range(len(frame))],
+        "ds": pd.DatetimeIndex(column("ds", "datetime64[ns]")).date.tolist(),
+        "model": column("model"),
+        "yhat": column("yhat", float),
+        **{col: column(name, float) for col, name in _BOUNDS.items()},
+    }
+    return [{"issued_at": issued, **dict(zip(columns, values))} for values in zip(*columns.values())]
