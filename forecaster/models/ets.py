@@ -29,6 +29,7 @@ class ETS(Model):
         self.season_length = season_length
 
     def _fit(self, y: pd.Series, freq: str) -> None:
+        from statsmodels.tools.eval_measures import aicc
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
         if len(y) < MIN_OBSERVATIONS:
@@ -36,7 +37,7 @@ class ETS(Model):
         m = self.season_length or SEASON_LENGTH[freq]
         endog = pd.Series(y.to_numpy())
         seasonal_options: list[str | None] = [None, "add"] if len(y) >= 2 * m and m > 1 else [None]
-        best, best_aicc = None, np.inf
+        best, best_params, best_aicc = None, None, np.inf
         for trend in (None, "add"):
             for seasonal in seasonal_options:
                 model = ETSModel(
@@ -50,13 +51,17 @@ class ETS(Model):
                 with warnings.catch_warnings():
                     # Convergence and overflow warnings are judged below by the criterion and finiteness.
                     warnings.simplefilter("ignore")
-                    result = model.fit(disp=False)
+                    # Parameters only: a full result computes a numerical Hessian, wasted on the forms not chosen.
+                    params = model.fit(disp=False, return_params=True)
+                    score = aicc(model.loglike(params), model.nobs, model.k_params + 1)
                 # A perfect fit (a constant series) scores -inf and is rightly the best.
-                if result.aicc < best_aicc:
-                    best, best_aicc = result, result.aicc
+                if score < best_aicc:
+                    best, best_params, best_aicc = model, params, score
         if best is None:
             raise ModelError(f"ets: no candidate has a finite AICc on {len(y)} observations")
-        self._result = best
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._result = best.smooth(best_params)
 
     def _predict(self, horizon: int, levels: list[int]) -> pd.DataFrame:
         n = self._result.nobs
