@@ -58,7 +58,7 @@ def soak(n: int, cycles: int, history_days: int, retention_days: int = 30, paral
             "series": {"min_history": 28},
             "forecast": {"model": "naive", "horizon": 14, "history": history_days},
             # Bands calibrated on two weeks of errors, so what a run reads back stops growing after three weeks.
-            "monitor": {"lookback": 7, "calibration_days": 14},
+            "monitor": {"lookback": 7, "calibration_days": 14, "calendar": {"country": "DE"}},
             "store": {"retention_days": retention_days},
             "parallel": {"backend": parallel},
         },

@@ -5,7 +5,10 @@ the 1,115 Rossmann stores (``../shared/data/rossmann/train.csv.gz``, daily sales
 history) with the daily-refit settings (``model: ets``, the model a daily run refits without
 reselecting, horizon 28); and 10,000 series resampled from Rossmann stores with the data's whole
 2.6 years of daily history (``--big``), forecast with ``model: naive`` so the engine's own cost
-and memory show. The monitor phase judges one new day per series against a week of earlier
+and memory show. The forecast phase runs on each backend: ``local``, ``processes``, ``dask`` with
+a local cluster the run starts and stops, and ``dask`` with a scheduler and workers already
+running (started as their own processes before the run, as an operator keeps them beside the
+service; their memory counts). The monitor phase judges one new day per series against a week of earlier
 vintages (seasonal naive forecasts written to the store directly, so the set-up stays short).
 Each engine run starts in a fresh process, as a scheduled run would; its peak memory is the
 largest proportional set size (PSS) of that process plus its worker processes, sampled every
@@ -24,10 +27,12 @@ prints a table and writes it under "Speed" in benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -53,13 +58,13 @@ TIMEZONE = "Europe/Berlin"
 
 
 class PeakMemory:
-    """The largest memory of the given process and its children while the block runs, in MiB.
+    """The largest memory of the given processes and their children while the block runs, in MiB.
 
     Proportional set size (PSS), so pages forked workers share with the engine count once.
     """
 
-    def __init__(self, pid: int | None = None) -> None:
-        self.pid = pid
+    def __init__(self, *pids: int) -> None:
+        self.pids = pids
 
     def __enter__(self) -> PeakMemory:
         self.peak, self._stop = 0.0, threading.Event()
@@ -68,10 +73,10 @@ class PeakMemory:
         return self
 
     def _sample(self) -> None:
-        root = psutil.Process(self.pid)
+        roots = [psutil.Process(pid) for pid in self.pids]
         while not self._stop.is_set():
             try:
-                pids = [root.pid, *(child.pid for child in root.children(recursive=True))]
+                pids = [pid for root in roots for pid in (root.pid, *(child.pid for child in root.children(recursive=True)))]
             except psutil.Error:
                 pids = []
             self.peak = max(self.peak, sum(_pss_kib(pid) for pid in pids) / 1024)
@@ -91,11 +96,14 @@ def _pss_kib(pid: int) -> int:
         return 0
 
 
-def measured_run(url: str, settings, day: dt.date):
-    """``_run`` in a fresh process, as a scheduled run would be: its summary and the peak PSS of it and its workers."""
+def measured_run(url: str, settings, day: dt.date, workers: tuple[int, ...] = ()):
+    """``_run`` in a fresh process, as a scheduled run would be: its summary and the peak PSS of it and its workers.
+
+    ``workers``: processes started apart from the run (a Dask cluster's) whose memory counts too.
+    """
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         pid = pool.submit(os.getpid).result()
-        with PeakMemory(pid) as memory:
+        with PeakMemory(pid, *workers) as memory:
             summary = pool.submit(_run, url, settings, day).result()
     return summary, memory.peak
 
@@ -148,26 +156,57 @@ def _write_vintages(url: str, long: pd.DataFrame, days: list[dt.date]) -> None:
         store.close()
 
 
+@contextlib.contextmanager
+def dask_cluster(workers: int, folder: Path):
+    """A Dask scheduler and ``workers`` single-threaded workers started as their own processes, as an
+    operator runs them beside the service; yields its address and the processes' ids."""
+    from distributed import Client
+
+    file = folder / "scheduler.json"
+    file.unlink(missing_ok=True)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--scheduler-file", str(file), "--host", "127.0.0.1", "--port", "0", "--no-dashboard"], **quiet)]
+    try:
+        while not file.exists():
+            time.sleep(0.2)
+        processes.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(file),
+                                           "--nworkers", str(workers), "--nthreads", "1", "--no-dashboard"], **quiet))
+        with Client(scheduler_file=str(file), timeout=60) as client:
+            client.wait_for_workers(workers, timeout=120)
+            address = client.scheduler.address
+        yield address, tuple(p.pid for p in processes)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=60)
+
+
+def _forecast_row(name: str, base: Path, model: str, history: int, backend: str, parallel: dict, workers: tuple[int, ...] = ()) -> dict:
+    """The forecast phase of one run on a copy of the set's store, as a row of the table."""
+    copy = base.with_name(f"{base.stem}-forecast.db")
+    shutil.copy(base, copy)
+    summary, peak = measured_run(f"sqlite:///{copy}", _settings(model, parallel, history), AS_OF, workers)
+    copy.unlink()
+    row = {"set": name, "phase": "forecast", "method": f"salescast {model}, {backend}", "series": summary.forecast,
+           "seconds": summary.steps["forecast"]["seconds"], "peak_mib": peak}
+    print(row, file=sys.stderr, flush=True)
+    return row
+
+
 def engine_phases(name: str, long: pd.DataFrame, model: str, history: int, workers: int, folder: Path) -> list[dict]:
     """The forecast phase on every backend and the monitor phase, for one set of series, as rows of the table."""
     base = folder / f"{name}.db"
     store = Store(f"sqlite:///{base}").create()
     store.orders.replace_points(long)
     store.close()
-    rows = []
     backends = {
         "local": {"backend": "local"},
         f"processes ({workers})": {"backend": "processes", "workers": workers},
         f"dask local cluster ({workers})": {"backend": "dask", "workers": workers},
     }
-    for backend, parallel in backends.items():
-        copy = folder / f"{name}-{backend.split()[0]}.db"
-        shutil.copy(base, copy)
-        summary, peak = measured_run(f"sqlite:///{copy}", _settings(model, parallel, history), AS_OF)
-        copy.unlink()
-        rows.append({"set": name, "phase": "forecast", "method": f"salescast {model}, {backend}", "series": summary.forecast,
-                     "seconds": summary.steps["forecast"]["seconds"], "peak_mib": peak})
-        print(rows[-1], file=sys.stderr, flush=True)
+    rows = [_forecast_row(name, base, model, history, backend, parallel) for backend, parallel in backends.items()]
+    with dask_cluster(workers, folder) as (address, pids):
+        rows.append(_forecast_row(name, base, model, history, f"dask scheduler ({workers}, running)", {"backend": "dask", "scheduler": address}, pids))
     # A day's monitor run: vintages of the week before (and today's, so no forecast runs), the
     # day before judged untimed, then today's one new day per series timed.
     week = f"sqlite:///{folder / f'{name}-week.db'}"
@@ -190,7 +229,7 @@ def peers(long: pd.DataFrame, workers: int, prophet_sample: int) -> list[dict]:
     frame = long.copy()
     frame["ds"] = pd.to_datetime(frame["ds"])
     rows = []
-    with PeakMemory() as memory:
+    with PeakMemory(os.getpid()) as memory:
         started = time.perf_counter()
         StatsForecast(models=[AutoETS(season_length=7)], freq="D", n_jobs=workers).forecast(df=frame, h=HORIZON, level=[80, 95])
         seconds = time.perf_counter() - started
