@@ -111,9 +111,13 @@ class OrderRepository:
         if series is not None:
             query = query.where(points.c.series_id.in_(series))
         with self.engine.connect() as conn:
-            frame = pd.read_sql(query.order_by(points.c.series_id, points.c.ds), conn)
-        frame["ds"] = pd.to_datetime(frame["ds"])
-        return frame
+            result = conn.execute(query.order_by(points.c.series_id, points.c.ds))
+            # The driver's rows as they are (dates as SQLite's text or the driver's dates), converted
+            # a column at a time: SQLAlchemy's row processing was most of a large read.
+            rows = result.cursor.fetchall()
+            result.close()
+        frame = pd.DataFrame(rows, columns=["unique_id", "ds", "y"])
+        return frame.astype({"unique_id": str, "y": float}).assign(ds=pd.to_datetime(frame["ds"]))
 
     def series_sizes(self, end: dt.date, since: dt.date) -> pd.Series:
         """Every series with points up to ``end``, with the sum of its points after ``since`` (0 when none), by id."""
