@@ -94,6 +94,8 @@ def map_batches(fn: Callable[[Any], Any], items: Iterable[tuple[str, Any]], sett
     elif settings.backend == "processes":
         workers = _workers(settings)
         with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_each, mp_context=_worker_context(fn)) as pool:
+            for _ in range(workers):  # one task each starts every worker now, while the first items are read
+                pool.submit(int)
             yield from _bounded(lambda batch: pool.submit(run_batch, fn, batch), batches, 2 * workers, _wait_futures)
     else:
         with _dask_client(settings) as client:
