@@ -29,6 +29,7 @@ from alerts.notifiers import Notifier
 from alerts.outbox import deliver_due
 from alerts.routing import Router
 from alerts.rules import rule_name
+from forecaster.batches import batches
 from forecaster.data.series import TOTAL, last_complete, next_period, period_span, period_starts, periods_between, points_from_orders, regular_each
 from forecaster.data.sources import open_source
 from forecaster.deviations import Deviations
@@ -208,7 +209,7 @@ class Engine:
         params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
         choices = self.store.forecasts.choices() if cfg.model == "auto" else {}
         first = (end - period_span(cfg.history, self.freq)).date()
-        for chunk in (pending[i : i + _SERIES_PER_READ] for i in range(0, len(pending), _SERIES_PER_READ)):
+        for chunk in batches(pending, _SERIES_PER_READ):
             histories = regular_each(self.store.orders.points(end=end.date(), series=chunk, start=first), self.freq, end)
             for series_id in chunk:
                 y = histories.pop(series_id, pd.Series(dtype=float)).iloc[-cfg.history :]

@@ -14,9 +14,9 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
+from forecaster.batches import batches
 from forecaster.errors import ConfigError, ForecasterError
 from forecaster.settings import ParallelSettings
 
@@ -80,33 +80,27 @@ def _workers(settings: ParallelSettings) -> int:
     return settings.workers or os.cpu_count() or 1
 
 
-def _batches(items: Iterable[tuple[str, Any]], size: int) -> Iterator[list[tuple[str, Any]]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
 def map_batches(fn: Callable[[Any], Any], items: Iterable[tuple[str, Any]], settings: ParallelSettings) -> Iterator[list[Outcome]]:
     """Outcomes of ``fn`` over ``(key, item)`` pairs, one list per batch, as batches finish (not in order)."""
-    batches = _batches(items, settings.batch_size)
+    chunks = batches(items, settings.batch_size)
     if settings.backend == "local":
-        yield from (run_batch(fn, batch) for batch in batches)
+        yield from (run_batch(fn, batch) for batch in chunks)
     elif settings.backend == "processes":
         workers = _workers(settings)
         with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_each, mp_context=_worker_context(fn)) as pool:
             for _ in range(workers):  # one task each starts every worker now, while the first items are read
                 pool.submit(int)
-            yield from _bounded(lambda batch: pool.submit(run_batch, fn, batch), batches, 2 * workers, _wait_futures)
+            yield from _bounded(lambda batch: pool.submit(run_batch, fn, batch), chunks, 2 * workers, _wait_futures)
     else:
         with _dask_client(settings) as client:
             workers = max(1, len(client.scheduler_info()["workers"]))
-            yield from _bounded(lambda batch: client.submit(run_batch, fn, batch, pure=False), batches, 2 * workers, _wait_dask)
+            yield from _bounded(lambda batch: client.submit(run_batch, fn, batch, pure=False), chunks, 2 * workers, _wait_dask)
 
 
-def _bounded(submit, batches, limit: int, wait_some) -> Iterator[list[Outcome]]:
+def _bounded(submit, chunks, limit: int, wait_some) -> Iterator[list[Outcome]]:
     """Keep at most ``limit`` batches in flight; yield each finished batch's outcomes."""
     pending = set()
-    for batch in batches:
+    for batch in chunks:
         pending.add(submit(batch))
         if len(pending) >= limit:
             done, pending = wait_some(pending)

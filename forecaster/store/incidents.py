@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 
 from alerts.incidents import FEEDBACK_LABELS, Incident
+from forecaster.batches import batches
 from forecaster.errors import InputError
 from forecaster.store import utc_aware, utc_naive
 from forecaster.store.tables import incident_actions, incidents, monitor_state
@@ -146,7 +147,7 @@ class MonitorState:
         with self.engine.begin() as conn:
             known = {
                 (r.series_id, r.rule)
-                for chunk in _chunks(sorted({s for s, _ in judged}), 500)
+                for chunk in batches(sorted({s for s, _ in judged}), 500)
                 for r in conn.execute(sa.select(monitor_state.c.series_id, monitor_state.c.rule).where(monitor_state.c.series_id.in_(chunk)))
             }
             rows = [{"s": s, "r": r, "last_period": p} for (s, r), p in judged.items()]
@@ -158,7 +159,3 @@ class MonitorState:
             if inserts:
                 conn.execute(monitor_state.insert(), inserts)
 
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
+from forecaster.batches import batches
 from forecaster.store import utc_aware, utc_naive
 from forecaster.store.tables import orders, points, sync_state
 
@@ -35,8 +36,7 @@ class OrderRepository:
         earliest: dt.datetime | None = None
         synced = utc_naive(now)
         with self.engine.begin() as conn:
-            for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start : start + _CHUNK]
+            for chunk in batches(rows, _CHUNK):
                 ids = [r["order_id"] for r in chunk]
                 existing = {
                     r.order_id: r
@@ -98,8 +98,8 @@ class OrderRepository:
             if since is not None:
                 delete = delete.where(points.c.ds >= since.date())
             conn.execute(delete)
-            for start in range(0, len(rows), 5000):
-                conn.execute(points.insert(), rows[start : start + 5000])
+            for chunk in batches(rows, 5000):
+                conn.execute(points.insert(), chunk)
 
     def points(self, end: dt.date | None = None, series: list[str] | None = None, start: dt.date | None = None) -> pd.DataFrame:
         """Points from ``start`` up to ``end`` as ``unique_id, ds, y`` (ds as datetime64)."""

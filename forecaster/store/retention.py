@@ -6,6 +6,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from forecaster.batches import batches
 from forecaster.store.tables import deliveries, forecasts, messages
 
 
@@ -24,7 +25,7 @@ def prune(engine: sa.Engine, cutoff: dt.datetime) -> dict[str, int]:
             messages.c.created_at < cutoff, ~sa.exists().where(deliveries.c.message_key == messages.c.key)
         )
         keys = [r.key for r in conn.execute(orphans)]
-        for start in range(0, len(keys), 500):
-            conn.execute(messages.delete().where(messages.c.key.in_(keys[start : start + 500])))
+        for chunk in batches(keys, 500):
+            conn.execute(messages.delete().where(messages.c.key.in_(chunk)))
         removed["messages"] = len(keys)
     return removed
