@@ -44,9 +44,15 @@ class Deviations:
         forecasts = store.forecasts.issued_before(series, start.date(), end.date())
         forecasts["cutoff"] = self._cutoff(forecasts["ds"])
         eligible = forecasts[forecasts["issued_at"] <= forecasts["cutoff"]].sort_values(["series_id", "ds", "issued_at"], ignore_index=True)
-        self.eligible, self._eligible_ids = eligible, eligible["series_id"].to_numpy()
-        latest = eligible.groupby(["series_id", "ds"]).tail(1)
-        self.latest = {k: [plan for _, plan in rows] for k, rows in groupby(zip(latest["series_id"], _plans(latest)), key=itemgetter(0))}
+        # Every eligible vintage row as arrays (series, period, issue time oldest first), so a
+        # series judged against an earlier plan is a slice and a mask, not a pandas group-by.
+        self._ids = eligible["series_id"].to_numpy()
+        self._ds = eligible["ds"].to_numpy(dtype="datetime64[ns]")
+        self._issued = eligible["issued_at"].dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        self._values = {c: eligible[c].to_numpy(dtype=float) for c in ("yhat", "lo80", "hi80", "lo95", "hi95")}
+        latest = np.flatnonzero(_last_of_runs(self._ids, self._ds))  # each period's latest plan
+        self.latest = {k: [plan for _, plan in rows] for k, rows in groupby(zip(self._ids[latest], self._plans(latest)), key=itemgetter(0))}
+        self._anchors: dict[dt.date, np.datetime64] = {}
         self._cache: dict[tuple[str, dt.date | None], list[Deviation]] = {}
 
     def _earlier(self, store: Store, series: list[str]) -> dict[str, list[tuple[dt.date, float]]]:
@@ -85,17 +91,28 @@ class Deviations:
         if plans is None or actual is None:
             return []
         if baseline is not None:
-            anchor = self._cutoff(pd.Series([pd.Timestamp(baseline)])).iloc[0]
-            rows = np.searchsorted(self._eligible_ids, series_id, side="left"), np.searchsorted(self._eligible_ids, series_id, side="right")
-            eligible = self.eligible.iloc[rows[0] : rows[1]]
-            before = _plans(eligible[eligible["issued_at"] <= anchor].groupby("ds").tail(1))
-            plans = [*before, *(p for p in plans if p[0] not in {b[0] for b in before})]
-            plans.sort(key=lambda p: p[0])
+            first, last = np.searchsorted(self._ids, series_id, side="left"), np.searchsorted(self._ids, series_id, side="right")
+            rows = first + np.flatnonzero(self._issued[first:last] <= self._anchor(baseline))
+            before = self._plans(rows[_last_of_runs(self._ds[rows])])  # per period, the latest plan before the baseline
+            planned = {b[0] for b in before}
+            plans = sorted([*before, *(p for p in plans if p[0] not in planned)], key=lambda p: p[0])
         devs = [self._deviation(series_id, ds, actual, yhat, {}) for ds, yhat in self.earlier.get(series_id, ())]
         devs += [self._deviation(series_id, ds, actual, yhat, bounds) for ds, yhat, bounds in plans]
         devs = self.calendar.excuse([d for d in devs if d is not None], actual, self.freq)
         devs = calibrated(devs, self.calibration_days, baseline)
         return [d for d in devs if d.period_start >= self.start.date()]
+
+    def _anchor(self, baseline: dt.date) -> np.datetime64:
+        """The latest issue time (naive UTC) of a plan made before the ``baseline`` period."""
+        if baseline not in self._anchors:
+            self._anchors[baseline] = self._cutoff(pd.Series([pd.Timestamp(baseline)])).dt.tz_localize(None).to_numpy()[0]
+        return self._anchors[baseline]
+
+    def _plans(self, rows: np.ndarray) -> list[tuple[dt.date, float, dict]]:
+        """Eligible vintage rows as ``(period start, yhat, {level: (lower, upper)})``, in the order given."""
+        columns = [self._values[c][rows].tolist() for c in ("yhat", "lo80", "hi80", "lo95", "hi95")]
+        days = pd.DatetimeIndex(self._ds[rows]).date
+        return [(ds, yhat, {80: (lo80, hi80), 95: (lo95, hi95)}) for ds, yhat, lo80, hi80, lo95, hi95 in zip(days, *columns)]
 
     def _deviation(self, series_id: str, ds: dt.date, actual: dict[dt.date, float], yhat: float, bounds: dict) -> Deviation | None:
         if ds not in actual:
@@ -104,13 +121,14 @@ class Deviations:
         return Deviation(series_id, ds, last_day, actual[ds], float(yhat), bounds)
 
 
-def _plans(forecasts: pd.DataFrame) -> list[tuple[dt.date, float, dict]]:
-    """Forecast rows (one per period) as ``(period start, yhat, {level: (lower, upper)})``, oldest first."""
-    columns = [forecasts[c].astype(float).tolist() for c in ("yhat", "lo80", "hi80", "lo95", "hi95")]
-    return [
-        (ds, yhat, {80: (lo80, hi80), 95: (lo95, hi95)})
-        for ds, yhat, lo80, hi80, lo95, hi95 in zip(forecasts["ds"].dt.date, *columns)
-    ]
+def _last_of_runs(*keys: np.ndarray) -> np.ndarray:
+    """Which rows of sorted ``keys`` end a run of equal keys (the next row differs, or there is none)."""
+    if not len(keys[0]):
+        return np.zeros(0, dtype=bool)
+    changes = np.zeros(len(keys[0]) - 1, dtype=bool)
+    for key in keys:
+        changes |= key[1:] != key[:-1]
+    return np.append(changes, True)
 
 
 def _actuals(points: pd.DataFrame, freq: str, end: pd.Timestamp) -> dict[str, dict[dt.date, float]]:
