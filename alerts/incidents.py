@@ -97,6 +97,9 @@ class IncidentStore(Protocol):
     def save(self, incident: Incident) -> None:
         """Insert or update the tracker's state of an incident by id."""
 
+    def save_all(self, incidents: Sequence[Incident]) -> None:
+        """``save`` each of ``incidents``, at once where the store can (one transaction)."""
+
     def latest(self) -> list[Incident]:
         """Each series' latest incident (the one opened last: its open one, else its last resolved)."""
 
@@ -118,6 +121,10 @@ class MemoryIncidentStore:
     def save(self, incident: Incident) -> None:
         self._by_series.setdefault(incident.series_id, {})[incident.id] = incident
 
+    def save_all(self, incidents: Sequence[Incident]) -> None:
+        for incident in incidents:
+            self.save(incident)
+
     def latest(self) -> list[Incident]:
         return [max(pool.values(), key=lambda i: (i.opened_period, i.id)) for pool in self._by_series.values() if pool]
 
@@ -134,20 +141,29 @@ class MemoryIncidentStore:
         return sorted((i for pool in self._by_series.values() for i in pool.values()), key=lambda i: (i.opened_period, i.id))
 
 
-class WriteThroughIncidents(MemoryIncidentStore):
-    """Each series' latest incident of another store, read once into memory; each save goes to
-    both, so a monitor pass over many series asks the other store nothing more and holds one
-    incident per series, however long the history. Enough for :class:`IncidentTracker`."""
+class BufferedIncidents(MemoryIncidentStore):
+    """Each series' latest incident of another store, read once into memory; saves are kept and
+    written to that store together by :meth:`flush`, so a monitor pass over many series asks it
+    nothing more, writes in a few transactions and holds one incident per series, however long
+    the history. Enough for :class:`IncidentTracker`; the caller flushes before anything that
+    must follow the incidents' state (a message in the outbox, the judged periods)."""
 
     def __init__(self, store: IncidentStore) -> None:
         super().__init__()
         self.store = store
+        self._unsaved: dict[str, Incident] = {}
         for incident in store.latest():
             super().save(incident)
 
     def save(self, incident: Incident) -> None:
-        self.store.save(incident)
         super().save(incident)
+        self._unsaved[incident.id] = incident
+
+    def flush(self) -> None:
+        """Write the incidents saved since the last flush to the other store."""
+        if self._unsaved:
+            self.store.save_all(list(self._unsaved.values()))
+            self._unsaved.clear()
 
     def feedback_counts(self) -> dict[str, dict[str, int]]:
         return self.store.feedback_counts()

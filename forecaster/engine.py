@@ -24,7 +24,7 @@ from alerts.decompose import decompose, reference_windows
 from alerts.digest import SeriesStatus
 from alerts.deviation import Deviation
 from alerts.message import Decomposition
-from alerts.incidents import IncidentTracker, WriteThroughIncidents, silenced
+from alerts.incidents import BufferedIncidents, IncidentTracker, silenced
 from alerts.notifiers import Notifier
 from alerts.outbox import deliver_due
 from alerts.routing import Router
@@ -264,7 +264,8 @@ class Engine:
         context_days = max((_CONTEXT[getattr(r, "period", "band")] for r in cfg.rules), default=0)
         start = min(first_judged.values()) - period_span(max(context, CHART_PERIODS), self.freq) - pd.Timedelta(days=context_days)
         judge = Deviations(self.store, self.settings, self.freq, series, start, end)
-        tracker = IncidentTracker(cfg.incidents, WriteThroughIncidents(self.store.incidents))
+        incidents = BufferedIncidents(self.store.incidents)
+        tracker = IncidentTracker(cfg.incidents, incidents)
         feedback = self.store.incidents.feedback_counts()
         since = lambda a, b: periods_between(pd.Timestamp(a), pd.Timestamp(b), self.freq)  # noqa: E731
         judged: dict[tuple[str, str], dt.date] = {}
@@ -280,11 +281,13 @@ class Engine:
                 findings = [r.evaluate(history) for r in rules] if history and history[-1].period_start == period.date() else []
                 event = tracker.observe(series_id, period.date(), findings, since)
                 if event is not None and not silenced(event, self.clock()):
+                    incidents.flush()  # the incident's state is stored before its message
                     self._announce(event, history[-CHART_PERIODS:], summary)
                 judged.update({(series_id, name): period.date() for name in names})
             # Progress is saved every few hundred series: a crash re-judges at most those, and
             # re-judging a period announces the same event under the same key (nothing twice).
             if number % _JUDGED_PER_SAVE == 0 or number == len(series):
+                incidents.flush()
                 self.store.monitor_state.advance(judged)
                 judged.clear()
 

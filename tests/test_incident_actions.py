@@ -114,7 +114,7 @@ def test_the_command_line_lists_acknowledges_snoozes_and_labels(tmp_path):
 def test_a_monitor_pass_reads_each_series_latest_incident_with_peoples_actions(store_url):
     from dataclasses import replace
 
-    from alerts.incidents import WriteThroughIncidents
+    from alerts.incidents import BufferedIncidents
 
     store = Store(store_url).create()
     try:
@@ -122,10 +122,13 @@ def test_a_monitor_pass_reads_each_series_latest_incident_with_peoples_actions(s
         for incident in (old, _incident(), _incident("France", period=dt.date(2011, 11, 7))):
             store.incidents.save(incident)
         store.incidents.snooze(_incident().id, NOW + dt.timedelta(days=1), "ana", NOW)
-        cached = WriteThroughIncidents(store.incidents)
+        cached = BufferedIncidents(store.incidents)
         assert sorted(i.id for i in cached.all()) == ["France|band|2011-11-07", "Germany|band|2011-11-10"]
         assert cached.list(series_id="Germany")[0].snoozed_until == NOW + dt.timedelta(days=1)
         cached.save(replace(_incident(), status="resolved", resolved_period=dt.date(2011, 11, 12)))
-        assert store.incidents.get(_incident().id).status == "resolved", "saves go through to the store"
+        assert store.incidents.get(_incident().id).status == "open", "saves wait for the flush"
+        cached.flush()
+        assert store.incidents.get(_incident().id).status == "resolved", "a flush writes them to the store"
+        assert store.incidents.get(_incident().id).snoozed_until == NOW + dt.timedelta(days=1), "people's actions are kept"
     finally:
         store.close()

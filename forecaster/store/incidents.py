@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
@@ -45,14 +45,19 @@ class SqlIncidentStore:
 
     def save(self, incident: Incident) -> None:
         """Insert or update the tracker's state of an incident (people's actions are left as they are)."""
-        values = asdict(incident)
-        tracked = {k: v for k, v in values.items() if k not in _ACTION_FIELDS}
+        self.save_all([incident])
+
+    def save_all(self, saved: Sequence[Incident]) -> None:
+        """``save`` each incident, all in one transaction."""
         with self.engine.begin() as conn:
-            done = conn.execute(incidents.update().where(incidents.c.id == incident.id).values(tracked)).rowcount
-            if not done:
-                for name in ("acknowledged_at", "snoozed_until"):
-                    values[name] = values[name] and utc_naive(values[name])
-                conn.execute(incidents.insert().values(values))
+            for incident in saved:
+                values = asdict(incident)
+                tracked = {k: v for k, v in values.items() if k not in _ACTION_FIELDS}
+                done = conn.execute(incidents.update().where(incidents.c.id == incident.id).values(tracked)).rowcount
+                if not done:
+                    for name in ("acknowledged_at", "snoozed_until"):
+                        values[name] = values[name] and utc_naive(values[name])
+                    conn.execute(incidents.insert().values(values))
 
     def list(self, status: str | None = None, series_id: str | None = None) -> list[Incident]:
         """Incidents, newest first, optionally only those with ``status`` or of one series."""
