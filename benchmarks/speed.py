@@ -8,8 +8,8 @@ reselecting, horizon 28); and 10,000 series resampled from Rossmann stores with 
 and memory show. The forecast phase runs on each backend: ``local``, ``processes``, ``dask`` with
 a local cluster the run starts and stops, and ``dask`` with a scheduler and workers already
 running (started as their own processes before the run, as an operator keeps them beside the
-service; their memory counts). The monitor phase judges one new day per series against a week of earlier
-vintages (seasonal naive forecasts written to the store directly, so the set-up stays short).
+service; their memory counts). The monitor phase judges one new day per series against a week
+of earlier vintages (seasonal naive forecasts written to the store directly, so the set-up stays short).
 Each engine run starts in a fresh process, as a scheduled run would; its peak memory is the
 largest proportional set size (PSS) of that process plus its worker processes, sampled every
 0.5 s, so pages forked workers share with the engine count once. The peers' memory is the
@@ -167,7 +167,10 @@ def dask_cluster(workers: int, folder: Path):
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     processes = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--scheduler-file", str(file), "--host", "127.0.0.1", "--port", "0", "--no-dashboard"], **quiet)]
     try:
+        deadline = time.monotonic() + 60
         while not file.exists():
+            if processes[0].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Dask scheduler did not start (exit code {processes[0].poll()})")
             time.sleep(0.2)
         processes.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(file),
                                            "--nworkers", str(workers), "--nthreads", "1", "--no-dashboard"], **quiet))

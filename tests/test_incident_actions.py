@@ -130,5 +130,10 @@ def test_a_monitor_pass_reads_each_series_latest_incident_with_peoples_actions(s
         cached.flush()
         assert store.incidents.get(_incident().id).status == "resolved", "a flush writes them to the store"
         assert store.incidents.get(_incident().id).snoozed_until == NOW + dt.timedelta(days=1), "people's actions are kept"
+        cached.save(replace(_incident("France", period=dt.date(2011, 11, 7)), severity="critical"))
+        cached.save(_incident("Spain"))
+        cached.flush()
+        assert store.incidents.get(_incident("France", period=dt.date(2011, 11, 7)).id).severity == "critical"
+        assert store.incidents.get(_incident("Spain").id).status == "open", "one flush updates and inserts"
     finally:
         store.close()

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings as hsettings, strategies as st
 
-from forecaster.data.series import last_complete, points_from_orders, read_long, regular
+from forecaster.data.series import last_complete, points_from_orders, read_long, regular, regular_each
 from forecaster.data.sources import open_source
 from forecaster.errors import InputError
 from forecaster.settings_sources import FileSource, OrderColumns, SqlSource, StatusPolicy
@@ -107,6 +107,22 @@ def test_points_keep_every_amount_and_regular_fills_zeros(orders, freq):
     series = regular(points, freq, points["ds"].max())
     assert series.sum() == pytest.approx(points["y"].sum(), abs=1e-6)
     assert series.index.is_monotonic_increasing and series.index.freq is not None
+
+
+def test_regular_each_starts_every_series_at_its_own_first_period_and_fills_gaps():
+    points = pd.DataFrame(
+        {
+            "unique_id": ["a", "a", "b", "b", "b"],
+            "ds": pd.to_datetime(["2024-01-01", "2024-01-04", "2024-01-03", "2024-01-05", "2024-01-09"]),
+            "y": [1.0, 4.0, 3.0, 5.0, 9.0],
+        }
+    )
+    series = regular_each(points, "D", pd.Timestamp("2024-01-06"))
+    assert series["a"].tolist() == [1.0, 0.0, 0.0, 4.0, 0.0, 0.0]
+    assert series["a"].index[0] == pd.Timestamp("2024-01-01")
+    assert series["b"].tolist() == [3.0, 0.0, 5.0, 0.0], "points after the end are left out"
+    assert series["b"].index[0] == pd.Timestamp("2024-01-03") and series["b"].index.freq is not None
+    assert regular_each(points, "D", pd.Timestamp("2023-12-31")) == {}
 
 
 def test_read_long_validates(tmp_path):

@@ -53,7 +53,7 @@ class ETS(Model):
                     warnings.simplefilter("ignore")
                     # Parameters only: a full result computes a numerical Hessian, wasted on the forms not chosen.
                     params = model.fit(disp=False, return_params=True)
-                    score = aicc(model.loglike(params), model.nobs, model.k_params + 1)
+                    score = aicc(model.loglike(params), model.nobs, model.k_params + 1)  # + 1: the variance, as statsmodels counts
                 # A perfect fit (a constant series) scores -inf and is rightly the best.
                 if score < best_aicc:
                     best, best_params, best_aicc = model, params, score
