@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import DATA
 from forecaster.errors import ModelError
 from forecaster.evaluation import Selection, backtest, coverage, forecast_series, mase, select_model
 from forecaster.models import MODELS, Model
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 class BrokenModel(Model):
