@@ -10,16 +10,15 @@ import pytest
 import sqlalchemy as sa
 
 DROP_FROM = "2011-10-10"  # orders_with_drop: from this day on, orders are worth 40%
-# The real data sets (../shared/data beside the checkout, or wherever SALESCAST_DATA_DIR says).
-DATA = Path(os.environ.get("SALESCAST_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # the real data sets, beside the checkout
 REQUIRE_DATABASES = os.environ.get("SALESCAST_REQUIRE_DATABASES") == "1"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Stop at once, saying why, when the real data sets are not where the tests look."""
     if not DATA.is_dir():
-        pytest.exit(f"the tests read real sales data from {DATA}, which does not exist: clone next to shared/ "
-                    "or set SALESCAST_DATA_DIR to the shared data folder", returncode=2)
+        pytest.exit(f"the tests read real sales data from {DATA}, which does not exist: clone the project "
+                    "next to the shared/ folder", returncode=2)
 
 
 def _server_url(variable: str) -> str:
