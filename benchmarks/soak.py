@@ -9,7 +9,8 @@ what each run reads back reach its steady size within three weeks of cycles.
 
     python3 benchmarks/soak.py --series 10000 --cycles 30 --history-days 60 --parallel processes
 
-prints one row per cycle (seconds, forecasts, events, RSS in MiB) and appends the table under
+prints one row per cycle (seconds, forecasts, events, RSS in MiB, the stored forecast rows and
+open incidents, and the Python objects the garbage collector tracks) and appends the table under
 "Soak" in benchmarks/README.md.
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
+import sqlalchemy as sa
 
 from _resampled import resampled_stores
 from forecaster.engine import Engine
@@ -32,6 +34,7 @@ from forecaster.replay import SimulatedClock, run_times
 from forecaster.service import release_free_memory
 from forecaster.settings import parse
 from forecaster.store import Store
+from forecaster.store.tables import forecasts, incidents
 
 README = Path(__file__).parent / "README.md"
 FIRST_CYCLE = dt.date(2015, 5, 1)
@@ -84,11 +87,22 @@ def soak(n: int, cycles: int, history_days: int, retention_days: int = 30, paral
                     "cycle": cycle, "as_of": moment.date().isoformat(), "seconds": round(time.perf_counter() - started, 1),
                     "forecasts": summary.forecast, "events": len(summary.events), "sent": summary.sent,
                     "rss_mib": round(process.memory_info().rss / 2**20, 1),
+                    **stored_rows(store),
+                    "py_objects": len(gc.get_objects()),
                 }
             )
             print(" ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
         store.close()
     return pd.DataFrame(rows)
+
+
+def stored_rows(store: Store) -> dict[str, int]:
+    """What the store holds after a cycle: what each run may read back grows with these."""
+    with store.engine.connect() as conn:
+        return {
+            "forecast_rows": conn.scalar(sa.select(sa.func.count()).select_from(forecasts)),
+            "open_incidents": conn.scalar(sa.select(sa.func.count()).select_from(incidents).where(incidents.c.status == "open")),
+        }
 
 
 def _markdown(table: pd.DataFrame) -> str:
