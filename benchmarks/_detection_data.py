@@ -32,6 +32,7 @@ class BenchSeries:
     open: pd.Series
     calendar: Calendar
     window_days: int = WINDOW_DAYS
+    regressors: pd.DataFrame | None = None  # known-future inputs by day (Rossmann: promo, holidays)
 
     @property
     def window(self) -> pd.DatetimeIndex:
@@ -75,7 +76,8 @@ def _check(path: Path) -> Path:
 def rossmann_sample(data: Path, stores: int, seed: int = 0) -> list[BenchSeries]:
     """The first ``stores`` of a seeded permutation of the stores with a complete history (no 2014 gap)."""
     frame = pd.read_csv(
-        _check(data / "rossmann" / "train.csv.gz"), usecols=["Store", "Date", "Sales", "Open"], parse_dates=["Date"],
+        _check(data / "rossmann" / "train.csv.gz"), usecols=["Store", "Date", "Sales", "Open", "Promo", "StateHoliday", "SchoolHoliday"],
+        parse_dates=["Date"], dtype={"StateHoliday": str},
     )
     days = pd.date_range(frame["Date"].min(), frame["Date"].max(), freq="D", name="ds")
     complete = frame.groupby("Store")["Date"].nunique()
@@ -90,7 +92,12 @@ def rossmann_sample(data: Path, stores: int, seed: int = 0) -> list[BenchSeries]
         y = rows["Sales"].fillna(0.0).astype(float).rename("y")
         is_open = (rows["Open"].fillna(0) == 1) & (y > 0)
         calendar = Calendar(country="DE", subdivision=STATE_SUBDIVISION.get(states[store], states[store]))
-        out.append(BenchSeries(f"rossmann {store}", "Rossmann", y, is_open, calendar))
+        regressors = pd.DataFrame({
+            "promo": rows["Promo"].fillna(0).astype(float),
+            "state_holiday": (rows["StateHoliday"].fillna("0") != "0").astype(float),
+            "school_holiday": rows["SchoolHoliday"].fillna(0).astype(float),
+        })
+        out.append(BenchSeries(f"rossmann {store}", "Rossmann", y, is_open, calendar, regressors=regressors))
     return out
 
 

@@ -22,12 +22,16 @@ import typing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _detection_data import DROP_SIZES, FOLLOW_DAYS, WINDOW_DAYS, BenchSeries, Drop, drop_start, online_retail_series, rossmann_sample  # noqa: E402
 from _detection_metrics import forecast_quality, markdown, score  # noqa: E402
+from _detection_global import StoredFit, global_fit  # noqa: E402
 from _detection_replay import (  # noqa: E402
-    Detector, Fit, ModelFit, PolicyDetector, ProphetBandDetector, ProphetFit, SameWeekdayDetector, Trace, run_group,
+    HISTORY, HORIZON, LEVELS, Detector, Fit, ModelFit, PolicyDetector, ProphetBandDetector, ProphetFit,
+    SameWeekdayDetector, Trace, WeeklyVintages, run_group,
 )
 from alerts import rules as rule_module  # noqa: E402
 from forecaster.models import MODELS, is_global  # noqa: E402
@@ -71,16 +75,47 @@ def _kind(rule_class: type) -> str:
     return typing.get_args(rule_class.model_fields["kind"].annotation)[0]
 
 
-def _run_task(fit: Fit | None, detectors: list[Detector], series: BenchSeries, seed: int) -> list[Trace]:
+def drops_of(series: BenchSeries, seed: int) -> list[Drop]:
+    """The drops injected into ``series``: every size from the same seeded start."""
     start = drop_start(series, seed)
-    return run_group(fit, detectors, series, [Drop(size, start) for size in DROP_SIZES])
+    return [Drop(size, start) for size in DROP_SIZES]
+
+
+def _run_task(fit: Fit | None, detectors: list[Detector], series: BenchSeries, seed: int) -> list[Trace]:
+    return run_group(fit, detectors, series, drops_of(series, seed))
+
+
+def weekly_origins(series: BenchSeries) -> list[pd.Timestamp]:
+    """Every origin the replay of ``series`` reads a vintage from (``WeeklyVintages.origin`` of its days)."""
+    vintages = WeeklyVintages(series, ModelFit(""))
+    return sorted({vintages.origin(day) for day in pd.date_range(vintages.first_day, series.window[-1])})
+
+
+def stored_fits(model: str, series: list[BenchSeries], seed: int, workers: int) -> dict[str, StoredFit]:
+    """A global model's vintages for every series (and its drops), fitted per dataset and origin."""
+    out: dict[str, StoredFit] = {}
+    for dataset in dict.fromkeys(s.dataset for s in series):
+        members = [s for s in series if s.dataset == dataset]
+        origins = sorted({o for s in members for o in weekly_origins(s)})
+        print(f"  {model}: {len(origins)} weekly fits on {len(members)} {dataset} series", file=sys.stderr, flush=True)
+        fit = global_fit(model, members, {s.id: drops_of(s, seed) for s in members}, origins, HISTORY, HORIZON, LEVELS, workers)
+        out.update({s.id: fit.only(s.id) for s in members})
+    return out
 
 
 def run(series: list[BenchSeries], groups: list[Group], prophet_series: int, seed: int, workers: int) -> list[Trace]:
-    """Every group on every series (Prophet on the first ``prophet_series`` of each dataset), in parallel."""
+    """Every group on every series (Prophet on the first ``prophet_series`` of each dataset), in parallel.
+
+    A global model's vintages are fitted first, across each dataset (``_detection_global``).
+    """
     datasets = {d: [s for s in series if s.dataset == d] for d in dict.fromkeys(s.dataset for s in series)}
     prophet = [s for members in datasets.values() for s in members[:prophet_series]]
-    tasks = [(fit, detectors, s, seed) for fit, detectors in groups for s in (prophet if isinstance(fit, ProphetFit) else series)]
+    stored = {fit.model: stored_fits(fit.model, series, seed, workers) for fit, _ in groups if isinstance(fit, ModelFit) and is_global(fit.model)}
+    tasks = [
+        (stored[fit.model][s.id] if isinstance(fit, ModelFit) and fit.model in stored else fit, detectors, s, seed)
+        for fit, detectors in groups
+        for s in (prophet if isinstance(fit, ProphetFit) else series)
+    ]
     traces: list[Trace] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_run_task, *task) for task in tasks]
@@ -136,7 +171,11 @@ the days its calendar expects closed as 0 (`forecaster/trading_days.py`).
   what a user would configure: public holidays of the store's country and state (DE and the
   Rossmann state; GB for Online Retail) and closed days read from the data. Forecasts:
   `forecaster.forecasting.forecast_one` with the engine's defaults (horizon 28, history 730,
-  80/95% intervals).
+  80/95% intervals). `salescast[gbm]` is the global gradient-boosting model of `salescast
+  forecast --model gbm`: refitted each week across all unmodified series of the data set (their
+  last 730 days; Rossmann with promo, state and school holidays and open as known-future
+  inputs), conformal 80/95% intervals from a 2-fold backtest of the same panel; that week's fit
+  also forecasts each drifting copy from its own history (`benchmarks/_detection_global.py`).
 - **Prophet 95% band**: `Prophet(interval_width=0.95)` otherwise default, fitted on the open days,
   same weekly vintages; an open day below the lower bound is an alarm.
 - **8-week same weekday**: an open day below 70% of the mean of the same weekday's open days in
@@ -171,18 +210,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stores", type=int, default=200, help="Rossmann stores (a fixed seeded sample; default 200)")
     parser.add_argument("--countries", type=int, default=4, help="largest Online Retail countries besides the total (default 4)")
     parser.add_argument("--prophet-stores", type=int, default=40, help="series per dataset the Prophet baseline runs on (default 40)")
-    parser.add_argument("--models", default="ets", help="forecaster models for salescast, comma-separated: auto or a per-series model name (default ets)")
+    parser.add_argument("--models", default="ets", help="forecaster models for salescast, comma-separated: auto or a model name (default ets)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the drop starts (default 0)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--no-readme", action="store_true", help="print only; leave benchmarks/README.md alone")
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m != "auto" and m not in MODELS]
-    per_series = sorted(m for m in MODELS if not is_global(m))
     if unknown or not models:
-        parser.error(f"--models: unknown {unknown or 'empty list'}; choose from auto, {', '.join(per_series)}")
-    if any(m != "auto" and is_global(m) for m in models):
-        parser.error(f"--models: {', '.join(m for m in models if m != 'auto' and is_global(m))} is fitted across all series at once; the replay refits one series at a time (choose from auto, {', '.join(per_series)})")
+        parser.error(f"--models: unknown {unknown or 'empty list'}; choose from auto, {', '.join(sorted(MODELS))}")
     if args.stores < 1 or args.workers < 1 or args.prophet_stores < 0:
         parser.error("--stores and --workers must be at least 1, --prophet-stores at least 0")
     started = time.perf_counter()

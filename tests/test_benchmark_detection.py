@@ -77,3 +77,21 @@ def test_metrics_on_a_hand_made_case():
     assert row["false_per_series_year"] == pytest.approx(3 / (73 / 365))  # 3 episodes in 73 days = 15 a year
     # 2 detections; false: 3 on the clean series, the 2nd in `fast`, the 3rd in `carried`
     assert row["precision"] == pytest.approx(2 / (2 + 5))
+
+
+def test_a_global_model_forecasts_each_store_and_each_drop_begun_from_one_fit(stores):
+    from _detection_global import vintages_at
+
+    start = stores[0].window[10]
+    drops = {stores[0].id: [Drop(0.3, start)], stores[1].id: [Drop(0.3, stores[1].window[-1])]}
+    origin = start + pd.Timedelta(days=6)
+    frames = vintages_at("gbm", stores, drops, origin, 730, 14, (80, 95), {"max_iter": 20})
+    dropped = f"{stores[0].id} -30%"
+    assert set(frames) == {(s.id, origin) for s in stores} | {(dropped, origin)}  # the drop not begun yet has no copy
+    clean, drifting = frames[(stores[0].id, origin)], frames[(dropped, origin)]
+    assert list(clean.index) == list(pd.date_range(origin + pd.Timedelta(days=1), periods=14))
+    open_days = clean["yhat"] > 0
+    assert (clean["yhat_lo_80"] <= clean["yhat"]).all() and (clean.loc[open_days, "yhat_lo_95"] < clean.loc[open_days, "yhat_lo_80"]).all()
+    assert drifting["yhat"].sum() < clean["yhat"].sum()  # its level features saw the week of lower sales
+    closed = ~stores[0].open.reindex(clean.index).to_numpy()
+    assert (clean.loc[closed, "yhat"] == 0).all()  # known closed days are forecast as 0
