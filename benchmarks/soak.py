@@ -10,18 +10,21 @@ what each run reads back reach its steady size within three weeks of cycles.
     python3 benchmarks/soak.py --series 10000 --cycles 30 --history-days 60 --parallel processes
 
 prints one row per cycle (seconds, forecasts, events, RSS in MiB, the stored forecast rows and
-open incidents, and the Python objects the garbage collector tracks) and appends the table under
+open incidents, the Python objects the garbage collector tracks, glibc's heap in use and free,
+and with ``--trace`` the memory Python allocations hold, numpy buffers included) and appends the table under
 "Soak" in benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime as dt
 import gc
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import pandas as pd
@@ -89,11 +92,28 @@ def soak(n: int, cycles: int, history_days: int, retention_days: int = 30, paral
                     "rss_mib": round(process.memory_info().rss / 2**20, 1),
                     **stored_rows(store),
                     "py_objects": len(gc.get_objects()),
+                    **heap(),
+                    **({"traced_mib": round(tracemalloc.get_traced_memory()[0] / 2**20, 1)} if tracemalloc.is_tracing() else {}),
                 }
             )
             print(" ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
         store.close()
     return pd.DataFrame(rows)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def heap() -> dict[str, float]:
+    """glibc's heap after a cycle: in use (small blocks and mmapped ones) and free but kept; {} off glibc."""
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return {"heap_used_mib": round((info.uordblks + info.hblkhd) / 2**20, 1), "heap_free_mib": round(info.fordblks / 2**20, 1)}
 
 
 def stored_rows(store: Store) -> dict[str, int]:
@@ -118,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history-days", type=int, default=90)
     parser.add_argument("--retention-days", type=int, default=30, help="forecasts and deliveries older than this are pruned")
     parser.add_argument("--parallel", choices=["local", "processes"], default="local", help="where the forecasts run (RSS is the engine's process)")
+    parser.add_argument("--trace", action="store_true", help="also report the memory Python allocations hold (tracemalloc; slower)")
     args = parser.parse_args(argv)
+    if args.trace:
+        tracemalloc.start()
     table = soak(args.series, args.cycles, args.history_days, args.retention_days, args.parallel)
     growth = table.rss_mib.iloc[-1] - table.rss_mib.iloc[min(2, len(table) - 1)]
     half = len(table) // 2
