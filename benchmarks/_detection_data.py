@@ -51,10 +51,14 @@ class Drop:
     def label(self) -> str:
         return f"{round(self.size * 100)}%"
 
+    def copy_id(self, series_id: str) -> str:
+        """The id of ``series_id``'s copy with this drop injected."""
+        return f"{series_id} -{self.label}"
+
     def apply(self, series: BenchSeries) -> BenchSeries:
         """The series with the drop injected."""
         factor = np.where(series.y.index >= self.start, 1.0 - self.size, 1.0)
-        return replace(series, id=f"{series.id} -{self.label}", y=series.y * factor)
+        return replace(series, id=self.copy_id(series.id), y=series.y * factor)
 
 
 def drop_start(series: BenchSeries, seed: int) -> pd.Timestamp:

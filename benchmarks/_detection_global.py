@@ -3,8 +3,8 @@
 A global model cannot be refitted one series at a time, so its vintages are made before the
 per-series replay: for each weekly origin, the model is fitted on every unmodified series of the
 dataset (their last ``HISTORY`` days, with the known-future regressors and open days) and its
-conformal intervals are calibrated on a 2-fold backtest of the same panel, as ``salescast
-forecast --model gbm`` does. The same fit then forecasts each series with a drop injected from
+conformal intervals are calibrated on a backtest of the same panel, as ``salescast forecast
+--model gbm`` does (with 2 folds instead of its default 3, to keep 30 weekly refits affordable). The same fit then forecasts each series with a drop injected from
 its start on: the drifting series' own history feeds the model's level features, while the fit
 is the unmodified panel's (one drifting series among many barely moves a global fit).
 """
@@ -19,12 +19,17 @@ import pandas as pd
 
 from _detection_data import BenchSeries, Drop
 from forecaster.backtesting import global_rows
+from forecaster.errors import ModelError
 from forecaster.intervals import ConformalIntervals
 from forecaster.models import create
 from forecaster.models.panel import OPEN, build_panel
 
-FOLDS = 2
+FOLDS = 2  # backtest folds per weekly fit (the forecast command's default is 3)
 Key = tuple[str, pd.Timestamp]  # (series id, origin)
+
+
+class TooFewSeries(ValueError):
+    """A data set too small for a global model's backtest to calibrate its intervals."""
 
 
 @dataclass(frozen=True)
@@ -40,9 +45,10 @@ class StoredFit:
     def __call__(self, series: BenchSeries, origin: pd.Timestamp) -> pd.DataFrame:
         return self.frames[(series.id, origin)]
 
-    def only(self, series_id: str) -> StoredFit:
-        """The frames of one series and of its drifting copies (ids that start with it)."""
-        return StoredFit(self.model, {k: v for k, v in self.frames.items() if k[0] == series_id or k[0].startswith(f"{series_id} -")})
+    def only(self, series_id: str, drops: Sequence[Drop]) -> StoredFit:
+        """The frames of one series and of its copies with ``drops`` injected."""
+        ids = {series_id, *(d.copy_id(series_id) for d in drops)}
+        return StoredFit(self.model, {k: v for k, v in self.frames.items() if k[0] in ids})
 
 
 def _long(series: Sequence[BenchSeries], first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
@@ -67,7 +73,10 @@ def vintages_at(model: str, series: Sequence[BenchSeries], drops: dict[str, Sequ
     first = origin - pd.Timedelta(days=history - 1)
     ahead = (origin + pd.Timedelta(days=1), origin + pd.Timedelta(days=horizon))
     clean = _long(series, first, origin)
-    calibration = ConformalIntervals.fit(global_rows(clean, "D", model, horizon, FOLDS, {model: params}), levels)
+    try:
+        calibration = ConformalIntervals.fit(global_rows(clean, "D", model, horizon, FOLDS, {model: params}), levels)
+    except ModelError as exc:
+        raise TooFewSeries(f"{model} fitted at {origin.date()} on {len(series)} {series[0].dataset} series: {exc}; replay it on more series") from exc
     future = _long(series, *ahead).drop(columns="y")
     fitted = create(model, **params).fit(build_panel(clean, "D", horizon, future))
     drifting = [d.apply(s) for s in series for d in drops.get(s.id, ()) if d.start <= origin]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from _detection_data import FOLLOW_DAYS, BenchSeries, Drop
+from _detection_global import StoredFit
 from alerts.calibration import calibrate
 from alerts.deviation import Deviation
 from alerts.incidents import IncidentPolicy, IncidentTracker, MemoryIncidentStore
@@ -85,13 +86,16 @@ class ProphetFit:
         )
 
 
-Fit = Union[ModelFit, ProphetFit]
+Fit = Union[ModelFit, ProphetFit, StoredFit]
 
 
 class WeeklyVintages:
-    """Forecasts issued once a week, fitted lazily; ``base`` lends its fits up to ``changed_from``."""
+    """Forecasts issued once a week, fitted lazily; ``base`` lends its fits up to ``changed_from``.
 
-    def __init__(self, series: BenchSeries, fit: Fit, base: WeeklyVintages | None = None, changed_from: pd.Timestamp | None = None):
+    Without a ``fit`` it is only the schedule: which origin serves which day.
+    """
+
+    def __init__(self, series: BenchSeries, fit: Fit | None, base: WeeklyVintages | None = None, changed_from: pd.Timestamp | None = None):
         self.series = series
         self.fit = fit
         self.first_day = series.window[0] - WARMUP_DAYS * DAY
@@ -119,6 +123,12 @@ class WeeklyVintages:
             if day <= anchored + HORIZON * DAY:
                 return self.frame(anchored).loc[day]
         return self.frame(self.origin(day)).loc[day]
+
+
+def weekly_origins(series: BenchSeries) -> list[pd.Timestamp]:
+    """Every origin the replay of ``series`` reads a vintage from: ``WeeklyVintages.origin`` of each day it feeds."""
+    schedule = WeeklyVintages(series, fit=None)
+    return sorted({schedule.origin(day) for day in pd.date_range(schedule.first_day, series.window[-1])})
 
 
 @dataclass

@@ -22,16 +22,14 @@ import typing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import pandas as pd
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _detection_data import DROP_SIZES, FOLLOW_DAYS, WINDOW_DAYS, BenchSeries, Drop, drop_start, online_retail_series, rossmann_sample  # noqa: E402
 from _detection_metrics import forecast_quality, markdown, score  # noqa: E402
-from _detection_global import StoredFit, global_fit  # noqa: E402
+from _detection_global import StoredFit, TooFewSeries, global_fit  # noqa: E402
 from _detection_replay import (  # noqa: E402
     HISTORY, HORIZON, LEVELS, Detector, Fit, ModelFit, PolicyDetector, ProphetBandDetector, ProphetFit,
-    SameWeekdayDetector, Trace, WeeklyVintages, run_group,
+    SameWeekdayDetector, Trace, run_group, weekly_origins,
 )
 from alerts import rules as rule_module  # noqa: E402
 from forecaster.models import MODELS, is_global  # noqa: E402
@@ -85,12 +83,6 @@ def _run_task(fit: Fit | None, detectors: list[Detector], series: BenchSeries, s
     return run_group(fit, detectors, series, drops_of(series, seed))
 
 
-def weekly_origins(series: BenchSeries) -> list[pd.Timestamp]:
-    """Every origin the replay of ``series`` reads a vintage from (``WeeklyVintages.origin`` of its days)."""
-    vintages = WeeklyVintages(series, ModelFit(""))
-    return sorted({vintages.origin(day) for day in pd.date_range(vintages.first_day, series.window[-1])})
-
-
 def stored_fits(model: str, series: list[BenchSeries], seed: int, workers: int) -> dict[str, StoredFit]:
     """A global model's vintages for every series (and its drops), fitted per dataset and origin."""
     out: dict[str, StoredFit] = {}
@@ -98,8 +90,9 @@ def stored_fits(model: str, series: list[BenchSeries], seed: int, workers: int) 
         members = [s for s in series if s.dataset == dataset]
         origins = sorted({o for s in members for o in weekly_origins(s)})
         print(f"  {model}: {len(origins)} weekly fits on {len(members)} {dataset} series", file=sys.stderr, flush=True)
-        fit = global_fit(model, members, {s.id: drops_of(s, seed) for s in members}, origins, HISTORY, HORIZON, LEVELS, workers)
-        out.update({s.id: fit.only(s.id) for s in members})
+        drops = {s.id: drops_of(s, seed) for s in members}
+        fit = global_fit(model, members, drops, origins, HISTORY, HORIZON, LEVELS, workers)
+        out.update({s.id: fit.only(s.id, drops[s.id]) for s in members})
     return out
 
 
@@ -174,7 +167,8 @@ the days its calendar expects closed as 0 (`forecaster/trading_days.py`).
   80/95% intervals). `salescast[gbm]` is the global gradient-boosting model of `salescast
   forecast --model gbm`: refitted each week across all unmodified series of the data set (their
   last 730 days; Rossmann with promo, state and school holidays and open as known-future
-  inputs), conformal 80/95% intervals from a 2-fold backtest of the same panel; that week's fit
+  inputs), conformal 80/95% intervals from a 2-fold backtest of the same panel (the command's
+  default is 3 folds); that week's fit
   also forecasts each drifting copy from its own history (`benchmarks/_detection_global.py`).
 - **Prophet 95% band**: `Prophet(interval_width=0.95)` otherwise default, fitted on the open days,
   same weekly vintages; an open day below the lower bound is an alarm.
@@ -226,7 +220,10 @@ def main(argv: list[str] | None = None) -> None:
         series = rossmann_sample(args.data, args.stores) + online_retail_series(args.data, args.countries)
     except (FileNotFoundError, ValueError) as exc:
         parser.error(str(exc))
-    traces = run(series, detector_groups(models), args.prophet_stores, args.seed, args.workers)
+    try:
+        traces = run(series, detector_groups(models), args.prophet_stores, args.seed, args.workers)
+    except TooFewSeries as exc:
+        parser.error(str(exc))
     results, quality = tables(traces, args.prophet_stores, args.stores)
     wall = time.perf_counter() - started
     print(results, "\n", quality, f"\n{len(series)} series in {wall / 60:.1f} min", sep="\n")
