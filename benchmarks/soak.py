@@ -9,10 +9,11 @@ what each run reads back reach its steady size within three weeks of cycles.
 
     python3 benchmarks/soak.py --series 10000 --cycles 30 --history-days 60 --parallel processes
 
-prints one row per cycle (seconds, forecasts, events, RSS in MiB, the stored forecast rows and
-open incidents, the Python objects the garbage collector tracks, glibc's heap in use and free,
-and with ``--trace`` the memory Python allocations hold, numpy buffers included) and appends the table under
-"Soak" in benchmarks/README.md.
+prints one row per cycle (seconds, forecasts, events, RSS in MiB after the run and at its peak
+during the run, the stored forecast rows and open incidents, the Python objects the garbage
+collector tracks, glibc's heap in use and free, and with ``--trace`` the memory Python
+allocations hold, numpy buffers included) and appends the table under "Soak" in
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def soak(n: int, cycles: int, history_days: int, retention_days: int = 30, paral
         for cycle, moment in enumerate(times, 1):
             clock.now = moment
             started = time.perf_counter()
+            reset_peak_rss()
             summary = engine.run(moment, sync=False, job="soak")
             store.prune(settings.store.retention_days, moment)
             gc.collect()
@@ -90,6 +92,7 @@ def soak(n: int, cycles: int, history_days: int, retention_days: int = 30, paral
                     "cycle": cycle, "as_of": moment.date().isoformat(), "seconds": round(time.perf_counter() - started, 1),
                     "forecasts": summary.forecast, "events": len(summary.events), "sent": summary.sent,
                     "rss_mib": round(process.memory_info().rss / 2**20, 1),
+                    **peak_rss(),
                     **stored_rows(store),
                     "py_objects": len(gc.get_objects()),
                     **heap(),
@@ -99,6 +102,24 @@ def soak(n: int, cycles: int, history_days: int, retention_days: int = 30, paral
             print(" ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
         store.close()
     return pd.DataFrame(rows)
+
+
+def reset_peak_rss() -> None:
+    """Start the process's peak resident size afresh (Linux; elsewhere the peak is since start)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss() -> dict[str, float]:
+    """The highest resident size since the last reset, the most a run needed at once; {} off Linux."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return {}
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    return {"peak_rss_mib": round(kib / 2**10, 1)}
 
 
 class _MallInfo2(ctypes.Structure):

@@ -17,6 +17,9 @@ from forecaster.settings import Settings
 from forecaster.store import Store
 
 
+_SERIES_PER_READ = 500  # series whose vintages are read and held at once
+
+
 class Deviations:
     """Actual vs. expected per period, each against a forecast issued ``lead`` periods before it.
 
@@ -26,6 +29,7 @@ class Deviations:
     The monitor's calendar excuses holidays, events and closed days (``alerts.calendar``), and the
     bounds come from the series' own errors over ``monitor.calibration_days`` before each period
     (``alerts.calibration``); the forecasts judging those earlier periods are read one per period.
+    Callers go series by series in the order given, and the vintages are read a block at a time.
     """
 
     def __init__(self, store: Store, settings: Settings, freq: str, series: list[str], start: pd.Timestamp, end: pd.Timestamp):
@@ -34,24 +38,17 @@ class Deviations:
         self.lead = settings.monitor.lead_for(freq)
         self.calendar = settings.monitor.calendar
         self.calibration_days = settings.monitor.calibration_days
-        self.start = start
+        self.start, self.end = start, end
         # Actuals from the first calibration period, and the weeks before it the calendar's
         # closed-day test looks back on; nothing older is needed.
         looked_back = pd.Timedelta(days=self.calibration_days + 7 * SAME_WEEKDAYS_LOOKED_AT)
         first = period_starts(pd.DatetimeIndex([start - looked_back]), freq)[0]
         self.actuals = _actuals(store.orders.points(end=end.date(), series=series, start=first.date()), freq, end)
         self.earlier = self._earlier(store, series) if self.calibration_days else {}
-        forecasts = store.forecasts.issued_before(series, start.date(), end.date())
-        forecasts["cutoff"] = self._cutoff(forecasts["ds"])
-        eligible = forecasts[forecasts["issued_at"] <= forecasts["cutoff"]].sort_values(["series_id", "ds", "issued_at"], ignore_index=True)
-        # Every eligible vintage row as arrays (series, period, issue time oldest first), so a
-        # series judged against an earlier plan is a slice and a mask, not a pandas group-by.
-        self._ids = eligible["series_id"].to_numpy()
-        self._ds = eligible["ds"].to_numpy(dtype="datetime64[ns]")
-        self._issued = eligible["issued_at"].dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-        self._values = {c: eligible[c].to_numpy(dtype=float) for c in ("yhat", "lo80", "hi80", "lo95", "hi95")}
-        latest = np.flatnonzero(_last_of_runs(self._ids, self._ds))  # each period's latest plan
-        self.latest = {k: [plan for _, plan in rows] for k, rows in groupby(zip(self._ids[latest], self._plans(latest)), key=itemgetter(0))}
+        self._store = store
+        self._series = series
+        self._positions = {series_id: i for i, series_id in enumerate(series)}
+        self._block: tuple[int, _Vintages] | None = None
         self._anchors: dict[dt.date, np.datetime64] = {}
         self._cache: dict[tuple[str, dt.date | None], list[Deviation]] = {}
 
@@ -86,14 +83,15 @@ class Deviations:
         return devs if until is None else [d for d in devs if pd.Timestamp(d.period_start) <= until]
 
     def _build(self, series_id: str, baseline: dt.date | None) -> list[Deviation]:
-        plans = self.latest.get(series_id)
         actual = self.actuals.get(series_id)
-        if plans is None or actual is None:
+        if series_id not in self._positions or actual is None:
+            return []
+        vintages = self._vintages_of(series_id)
+        plans = vintages.latest.get(series_id)
+        if plans is None:
             return []
         if baseline is not None:
-            first, last = np.searchsorted(self._ids, series_id, side="left"), np.searchsorted(self._ids, series_id, side="right")
-            rows = first + np.flatnonzero(self._issued[first:last] <= self._anchor(baseline))
-            before = self._plans(rows[_last_of_runs(self._ds[rows])])  # per period, the latest plan before the baseline
+            before = vintages.before(series_id, self._anchor(baseline))
             planned = {b[0] for b in before}
             plans = sorted([*before, *(p for p in plans if p[0] not in planned)], key=lambda p: p[0])
         devs = [self._deviation(series_id, ds, actual, yhat, {}) for ds, yhat in self.earlier.get(series_id, ())]
@@ -102,23 +100,61 @@ class Deviations:
         devs = calibrated(devs, self.calibration_days, baseline)
         return [d for d in devs if d.period_start >= self.start.date()]
 
+    def _vintages_of(self, series_id: str) -> _Vintages:
+        """The usable vintages of the block of series holding ``series_id``, read when first needed.
+
+        Series are read ``_SERIES_PER_READ`` at a time in the order given, the order callers walk
+        them: a run holds one block's vintages however many series it watches.
+        """
+        index = self._positions[series_id] // _SERIES_PER_READ
+        if self._block is None or self._block[0] != index:
+            self._block = None  # the previous block's rows go before the next block is read
+            block = self._series[index * _SERIES_PER_READ : (index + 1) * _SERIES_PER_READ]
+            until = self._cutoff(pd.Series([self.end])).iloc[0].to_pydatetime()
+            forecasts = self._store.forecasts.issued_before(block, self.start.date(), self.end.date(), until)
+            usable = forecasts[forecasts["issued_at"] <= self._cutoff(forecasts["ds"])]
+            self._block = (index, _Vintages(usable.sort_values(["series_id", "ds", "issued_at"], ignore_index=True)))
+        return self._block[1]
+
     def _anchor(self, baseline: dt.date) -> np.datetime64:
         """The latest issue time (naive UTC) of a plan made before the ``baseline`` period."""
         if baseline not in self._anchors:
             self._anchors[baseline] = self._cutoff(pd.Series([pd.Timestamp(baseline)])).dt.tz_localize(None).to_numpy()[0]
         return self._anchors[baseline]
 
-    def _plans(self, rows: np.ndarray) -> list[tuple[dt.date, float, dict]]:
-        """Eligible vintage rows as ``(period start, yhat, {level: (lower, upper)})``, in the order given."""
-        columns = [self._values[c][rows].tolist() for c in ("yhat", "lo80", "hi80", "lo95", "hi95")]
-        days = pd.DatetimeIndex(self._ds[rows]).date
-        return [(ds, yhat, {80: (lo80, hi80), 95: (lo95, hi95)}) for ds, yhat, lo80, hi80, lo95, hi95 in zip(days, *columns)]
-
     def _deviation(self, series_id: str, ds: dt.date, actual: dict[dt.date, float], yhat: float, bounds: dict) -> Deviation | None:
         if ds not in actual:
             return None
         last_day = (next_period(pd.Timestamp(ds), self.freq) - pd.Timedelta(days=1)).date() if self.freq != "D" else ds
         return Deviation(series_id, ds, last_day, actual[ds], float(yhat), bounds)
+
+
+class _Vintages:
+    """Usable vintage rows of some series as arrays, sorted by series, period and issue time (oldest first).
+
+    A series judged against an earlier plan is then a slice and a mask, not a pandas group-by.
+    """
+
+    def __init__(self, usable: pd.DataFrame):
+        self._ids = usable["series_id"].to_numpy()
+        self._ds = usable["ds"].to_numpy(dtype="datetime64[ns]")
+        self._issued = usable["issued_at"].dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        self._values = {c: usable[c].to_numpy(dtype=float) for c in ("yhat", "lo80", "hi80", "lo95", "hi95")}
+        latest = np.flatnonzero(_last_of_runs(self._ids, self._ds))
+        self.latest = {k: [plan for _, plan in rows] for k, rows in groupby(zip(self._ids[latest], self._plans(latest)), key=itemgetter(0))}
+        """Per series, each period's latest plan."""
+
+    def before(self, series_id: str, anchor: np.datetime64) -> list[tuple[dt.date, float, dict]]:
+        """Per period, the series' latest plan issued at or before ``anchor`` (naive UTC)."""
+        first, last = np.searchsorted(self._ids, series_id, side="left"), np.searchsorted(self._ids, series_id, side="right")
+        rows = first + np.flatnonzero(self._issued[first:last] <= anchor)
+        return self._plans(rows[_last_of_runs(self._ds[rows])])
+
+    def _plans(self, rows: np.ndarray) -> list[tuple[dt.date, float, dict]]:
+        """Rows as ``(period start, yhat, {level: (lower, upper)})``, in the order given."""
+        columns = [self._values[c][rows].tolist() for c in ("yhat", "lo80", "hi80", "lo95", "hi95")]
+        days = pd.DatetimeIndex(self._ds[rows]).date
+        return [(ds, yhat, {80: (lo80, hi80), 95: (lo95, hi95)}) for ds, yhat, lo80, hi80, lo95, hi95 in zip(days, *columns)]
 
 
 def _last_of_runs(*keys: np.ndarray) -> np.ndarray:

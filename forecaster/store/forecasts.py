@@ -56,11 +56,26 @@ class ForecastRepository:
                 conn.execute(forecasts.insert(), _rows(issued, {series_id: frames[series_id] for series_id in sorted(added)}))
         return added
 
-    def issued_before(self, series: list[str], first: dt.date, last: dt.date) -> pd.DataFrame:
-        """Every stored forecast for periods ``first..last`` of ``series``, all vintages, for the monitor to pick from."""
-        query = sa.select(forecasts).where(forecasts.c.series_id.in_(series), forecasts.c.ds >= first, forecasts.c.ds <= last)
+    def issued_before(self, series: list[str], first: dt.date, last: dt.date, until: dt.datetime | None = None) -> pd.DataFrame:
+        """Every vintage's forecasts for periods ``first..last`` of ``series`` (issued by ``until`` when given).
+
+        Columns ``series_id, issued_at (UTC), ds, yhat, lo80, hi80, lo95, hi95``, for the monitor and
+        the dashboard to pick from.
+        """
+        columns = ["series_id", "issued_at", "ds", "yhat", "lo80", "hi80", "lo95", "hi95"]
+        query = sa.select(*(forecasts.c[c] for c in columns)).where(
+            forecasts.c.series_id.in_(series), forecasts.c.ds >= first, forecasts.c.ds <= last
+        )
+        if until is not None:
+            query = query.where(forecasts.c.issued_at <= utc_naive(until))
         with self.engine.connect() as conn:
-            frame = pd.read_sql(query, conn)
+            result = conn.execute(query)
+            # The driver's rows converted a column at a time (SQLAlchemy's row processing costs
+            # more than the read, and a frame of rows holds a Python object per value).
+            rows = result.cursor.fetchall()
+            result.close()
+        frame = pd.DataFrame(rows, columns=columns).astype({"series_id": str, **{c: float for c in columns[3:]}})
+        del rows
         frame["ds"] = pd.to_datetime(frame["ds"])
         frame["issued_at"] = pd.to_datetime(frame["issued_at"]).dt.tz_localize("UTC")
         return frame
