@@ -20,7 +20,7 @@ from alerts.incidents import Incident
 from forecaster import settings as config
 from forecaster.demo import DEMO_START, run_demo
 from forecaster.store import Store
-from forecaster.web import create_app
+from forecaster.web import create_app, series_data
 from conftest import DATA
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -118,6 +118,23 @@ def test_overview_lists_every_series_the_demo_forecast_and_sorts_and_searches(da
     page.get_by_placeholder("Search…").fill("germ")
     visible = page.locator("table.data[data-name=series] tbody tr:visible td:first-child").all_inner_texts()
     assert visible == ["Germany"]
+
+
+def test_the_overview_reads_series_in_blocks_and_agrees_with_the_series_page(demo_store, monkeypatch):
+    settings = _settings(demo_store)
+    store = Store(demo_store)
+    try:
+        together = series_data.overview(settings, store)
+        monkeypatch.setattr(series_data, "_SERIES_PER_READ", 2)
+        in_blocks = series_data.overview(settings, store)
+        germany = series_data.series_data(settings, store, "Germany").expected.set_index("ds")
+        watched = _watched(store)
+    finally:
+        store.close()
+    pd.testing.assert_frame_equal(together, in_blocks)
+    assert list(together["series"]) == watched and together["period"].notna().all()
+    row = together.set_index("series").loc["Germany"]
+    assert row["expected"] == pytest.approx(germany.loc[pd.Timestamp(row["period"]), "yhat"])
 
 
 def test_series_page_draws_the_forecast_chart(dashboard, page):

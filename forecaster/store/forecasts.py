@@ -37,6 +37,12 @@ class ForecastRepository:
             rows = conn.execute(sa.select(forecasts.c.series_id).distinct().where(forecasts.c.issued_at == utc_naive(issued_at)))
             return {r.series_id for r in rows}
 
+    def last_issued(self) -> dict[str, dt.datetime]:
+        """Each series' newest vintage's issue time (naive UTC), by series."""
+        query = sa.select(forecasts.c.series_id, sa.func.max(forecasts.c.issued_at)).group_by(forecasts.c.series_id)
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
+
     def add_vintage(self, series_id: str, issued_at: dt.datetime, frame: pd.DataFrame) -> bool:
         """Store a vintage; a vintage already stored for this series and time is kept, never overwritten."""
         return bool(self.add_vintages(issued_at, {series_id: frame}))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecaster.data.series import last_complete, regular
+from forecaster.data.series import last_complete, period_span, regular
 from forecaster.evaluation import vintage_accuracy
 from forecaster.metrics import coverage, mase
 from forecaster.models import SEASON_LENGTH
@@ -22,6 +22,8 @@ from forecaster.store import Store
 from forecaster.store.forecasts import ModelChoice
 
 _FAR = dt.date(9999, 12, 31)
+RECENT_PERIODS = 14  # how far back the overview looks for a series' latest judged period
+_SERIES_PER_READ = 500  # series whose vintages the overview reads and holds at once
 
 
 def expected_before(vintages: pd.DataFrame, timezone: str) -> pd.DataFrame:
@@ -41,30 +43,31 @@ def last_judgeable(settings: Settings, store: Store) -> pd.Timestamp | None:
     return last_complete(run["as_of"], settings.timezone, settings.series.freq, settings.monitor.completeness_delay_hours)
 
 
-def overview(settings: Settings, store: Store, days: int = 90) -> pd.DataFrame:
-    """One row per forecast series: latest actual against what was expected, band, model, open incidents, feedback."""
+def overview(settings: Settings, store: Store) -> pd.DataFrame:
+    """One row per forecast series: its latest period against what was expected, band, model, open incidents, feedback.
+
+    The latest period is the last with a forecast among the last ``RECENT_PERIODS`` (blank when a
+    series has none that recent); vintages are read a block of series at a time.
+    """
     end = last_judgeable(settings, store)
-    if end is None:
+    newest = store.forecasts.last_issued() if end is not None else {}
+    if not newest:
         return pd.DataFrame()
-    first = (end - pd.Timedelta(days=days)).date()
-    points = store.orders.points(end=end.date(), start=first)
-    if points.empty:
-        return pd.DataFrame()
-    vintages = store.forecasts.issued_before(sorted(points["unique_id"].unique()), first, _FAR)
-    if vintages.empty:
-        return pd.DataFrame()
+    freq = settings.series.freq
+    first = (end - period_span(RECENT_PERIODS, freq)).date()
     # A period without a point had no sales: its actual is 0.
-    expected = expected_before(vintages, settings.timezone).rename(columns={"series_id": "unique_id"})
-    expected = expected[expected["ds"] <= end]
-    judged = expected.merge(points, on=["unique_id", "ds"], how="left").fillna({"y": 0.0})
-    latest = judged.sort_values("ds").groupby("unique_id").tail(1).set_index("unique_id")
-    newest = vintages.sort_values(["issued_at", "ds"]).groupby("series_id").agg(issued_at=("issued_at", "last"))
+    points = store.orders.points(end=end.date(), start=first)
+    series = sorted(newest)
+    latest = pd.concat(
+        [_latest_judged(store, settings.timezone, series[i : i + _SERIES_PER_READ], first, end, points) for i in range(0, len(series), _SERIES_PER_READ)]
+    ).set_index("unique_id")
+    choices = store.forecasts.choices()
     open_counts = pd.Series([i.series_id for i in store.incidents.list("open")], dtype=object).value_counts()
     feedback = store.incidents.feedback_counts()
     rows = []
-    for series_id in sorted(vintages["series_id"].unique()):
-        choice = store.forecasts.choice(series_id)
-        row = {"series": series_id, "model": choice[0] if choice else "", "last_forecast_issued": newest.at[series_id, "issued_at"]}
+    for series_id in series:
+        choice = choices.get(series_id)
+        row = {"series": series_id, "model": choice.model if choice else "", "last_forecast_issued": pd.Timestamp(newest[series_id], tz="UTC")}
         if series_id in latest.index:
             r = latest.loc[series_id]
             row.update(period=r.ds.date(), actual=r.y, expected=r.yhat, lo80=r.lo80, hi80=r.hi80,
@@ -74,6 +77,15 @@ def overview(settings: Settings, store: Store, days: int = 90) -> pd.DataFrame:
         rows.append(row)
     columns = ["series", "period", "actual", "expected", "deviation_pct", "lo80", "hi80", "inside_80", "open_incidents", "feedback", "model", "last_forecast_issued"]
     return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def _latest_judged(store: Store, timezone: str, series: list[str], first: dt.date, end: pd.Timestamp, points: pd.DataFrame) -> pd.DataFrame:
+    """Per series, its last period from ``first`` to ``end`` with a forecast: ``unique_id, ds, y, yhat, lo80, hi80``."""
+    began = end.tz_localize(timezone, ambiguous=False, nonexistent="shift_forward").to_pydatetime()
+    vintages = store.forecasts.issued_before(series, first, end.date(), until=began)
+    expected = expected_before(vintages, timezone).rename(columns={"series_id": "unique_id"})
+    judged = expected.merge(points, on=["unique_id", "ds"], how="left").fillna({"y": 0.0})
+    return judged.groupby("unique_id").tail(1)[["unique_id", "ds", "y", "yhat", "lo80", "hi80"]]
 
 
 @dataclass
