@@ -9,7 +9,8 @@ and memory show. The forecast phase runs on each backend: ``local``, ``processes
 a local cluster the run starts and stops, and ``dask`` with a scheduler and workers already
 running (started as their own processes before the run, as an operator keeps them beside the
 service; their memory counts). The monitor phase judges one new day per series against a week
-of earlier vintages (seasonal naive forecasts written to the store directly, so the set-up stays short).
+of earlier vintages (seasonal naive forecasts written to the store directly, so the set-up stays short),
+and the dashboard's overview page is computed over the same store.
 Each engine run starts in a fresh process, as a scheduled run would; its peak memory is the
 largest proportional set size (PSS) of that process plus its worker processes, sampled every
 0.5 s, so pages forked workers share with the engine count once. The peers' memory is the
@@ -19,7 +20,7 @@ Peers on the same Rossmann series and history in the same run: statsforecast's A
 own parallelism (``n_jobs`` = workers), and Prophet fitted per series on a sample, its time
 extrapolated to every series (marked so).
 
-    python3 benchmarks/speed.py [--stores 1115] [--big 10000] [--workers 2] [--prophet-sample 20]
+    python3 benchmarks/speed.py [--stores 1115] [--big 10000] [--workers 2] [--prophet-sample 20] [--phases forecast,monitor,overview]
 
 prints a table and writes it under "Speed" in benchmarks/README.md.
 """
@@ -50,11 +51,13 @@ from forecaster.engine import Engine
 from forecaster.replay import SimulatedClock, run_times
 from forecaster.settings import parse
 from forecaster.store import Store
+from forecaster.web.series_data import overview
 
 README = Path(__file__).parent / "README.md"
 AS_OF = dt.date(2015, 8, 1)
 HISTORY, HORIZON = 730, 28
 TIMEZONE = "Europe/Berlin"
+PHASES = ("forecast", "monitor", "overview")
 
 
 class PeakMemory:
@@ -96,16 +99,16 @@ def _pss_kib(pid: int) -> int:
         return 0
 
 
-def measured_run(url: str, settings, day: dt.date, workers: tuple[int, ...] = ()):
-    """``_run`` in a fresh process, as a scheduled run would be: its summary and the peak PSS of it and its workers.
+def measured(call, *args, workers: tuple[int, ...] = ()):
+    """``call(*args)`` in a fresh process, as a scheduled run or a page load would be: its result and the peak PSS of it and its workers.
 
     ``workers``: processes started apart from the run (a Dask cluster's) whose memory counts too.
     """
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         pid = pool.submit(os.getpid).result()
         with PeakMemory(pid, *workers) as memory:
-            summary = pool.submit(_run, url, settings, day).result()
-    return summary, memory.peak
+            result = pool.submit(call, *args).result()
+    return result, memory.peak
 
 
 def rossmann(stores: int) -> pd.DataFrame:
@@ -133,6 +136,17 @@ def _run(url: str, settings, day: dt.date):
         moment = run_times(day, day, "D", TIMEZONE)[0]
         engine = Engine(settings, store, notifiers={}, clock=SimulatedClock(moment))
         return engine.run(moment, sync=False, job="speed")
+    finally:
+        store.close()
+
+
+def _overview(url: str, settings) -> tuple[int, float]:
+    """The dashboard overview's rows over the store, computed as the page does: how many, and the seconds."""
+    store = Store(url)
+    try:
+        started = time.perf_counter()
+        rows = len(overview(settings, store))
+        return rows, time.perf_counter() - started
     finally:
         store.close()
 
@@ -188,7 +202,7 @@ def _forecast_row(name: str, base: Path, model: str, history: int, backend: str,
     """The forecast phase of one run on a copy of the set's store, as a row of the table."""
     copy = base.with_name(f"{base.stem}-forecast.db")
     shutil.copy(base, copy)
-    summary, peak = measured_run(f"sqlite:///{copy}", _settings(model, parallel, history), AS_OF, workers)
+    summary, peak = measured(_run, f"sqlite:///{copy}", _settings(model, parallel, history), AS_OF, workers=workers)
     copy.unlink()
     row = {"set": name, "phase": "forecast", "method": f"salescast {model}, {backend}", "series": summary.forecast,
            "seconds": summary.steps["forecast"]["seconds"], "peak_mib": peak}
@@ -196,31 +210,40 @@ def _forecast_row(name: str, base: Path, model: str, history: int, backend: str,
     return row
 
 
-def engine_phases(name: str, long: pd.DataFrame, model: str, history: int, workers: int, folder: Path) -> list[dict]:
-    """The forecast phase on every backend and the monitor phase, for one set of series, as rows of the table."""
+def engine_phases(name: str, long: pd.DataFrame, model: str, history: int, workers: int, folder: Path, phases: set[str]) -> list[dict]:
+    """The forecast phase on every backend, the monitor phase and the dashboard overview, for one set of series, as rows of the table."""
     base = folder / f"{name}.db"
     store = Store(f"sqlite:///{base}").create()
     store.orders.replace_points(long)
     store.close()
-    backends = {
-        "local": {"backend": "local"},
-        f"processes ({workers})": {"backend": "processes", "workers": workers},
-        f"dask local cluster ({workers})": {"backend": "dask", "workers": workers},
-    }
-    rows = [_forecast_row(name, base, model, history, backend, parallel) for backend, parallel in backends.items()]
-    with dask_cluster(workers, folder) as (address, pids):
-        rows.append(_forecast_row(name, base, model, history, f"dask scheduler ({workers}, running)", {"backend": "dask", "scheduler": address}, pids))
-    # A day's monitor run: vintages of the week before (and today's, so no forecast runs), the
-    # day before judged untimed, then today's one new day per series timed.
-    week = f"sqlite:///{folder / f'{name}-week.db'}"
-    shutil.copy(base, folder / f"{name}-week.db")
-    _write_vintages(week, long, [AS_OF - dt.timedelta(days=k) for k in range(8, -1, -1)])
-    settings = _settings(model, {"backend": "local"}, history)
-    _run(week, settings, AS_OF - dt.timedelta(days=1))
-    summary, peak = measured_run(week, settings, AS_OF)
-    rows.append({"set": name, "phase": "monitor", "method": "salescast (in-process)", "series": summary.series,
-                 "seconds": summary.steps["monitor"]["seconds"], "peak_mib": peak})
-    print(rows[-1], file=sys.stderr, flush=True)
+    rows = []
+    if "forecast" in phases:
+        backends = {
+            "local": {"backend": "local"},
+            f"processes ({workers})": {"backend": "processes", "workers": workers},
+            f"dask local cluster ({workers})": {"backend": "dask", "workers": workers},
+        }
+        rows += [_forecast_row(name, base, model, history, backend, parallel) for backend, parallel in backends.items()]
+        with dask_cluster(workers, folder) as (address, pids):
+            rows.append(_forecast_row(name, base, model, history, f"dask scheduler ({workers}, running)", {"backend": "dask", "scheduler": address}, pids))
+    if phases & {"monitor", "overview"}:
+        # A day's monitor run: vintages of the week before (and today's, so no forecast runs), the
+        # day before judged untimed, then today's one new day per series timed; then the
+        # dashboard's overview of that store.
+        week = f"sqlite:///{folder / f'{name}-week.db'}"
+        shutil.copy(base, folder / f"{name}-week.db")
+        _write_vintages(week, long, [AS_OF - dt.timedelta(days=k) for k in range(8, -1, -1)])
+        settings = _settings(model, {"backend": "local"}, history)
+        _run(week, settings, AS_OF - dt.timedelta(days=1))
+        summary, peak = measured(_run, week, settings, AS_OF)
+        if "monitor" in phases:
+            rows.append({"set": name, "phase": "monitor", "method": "salescast (in-process)", "series": summary.series,
+                         "seconds": summary.steps["monitor"]["seconds"], "peak_mib": peak})
+        if "overview" in phases:
+            settings = settings.model_copy(update={"store": settings.store.model_copy(update={"url": week})})
+            (shown, seconds), peak = measured(_overview, week, settings)
+            rows.append({"set": name, "phase": "dashboard overview", "method": "salescast (in-process)", "series": shown, "seconds": seconds, "peak_mib": peak})
+        print(rows[-1], file=sys.stderr, flush=True)
     return rows
 
 
@@ -272,19 +295,24 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=10_000, help="series in the resampled set (0: skip it)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--prophet-sample", type=int, default=20)
-    parser.add_argument("--no-readme", action="store_true", help="print only")
+    parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)} (peers run with forecast)")
+    parser.add_argument("--no-readme", action="store_true", help="print only (always so unless every phase runs)")
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    if not phases <= set(PHASES):
+        parser.error(f"--phases: unknown {', '.join(sorted(phases - set(PHASES)))}; choose from {', '.join(PHASES)}")
     long = rossmann(args.stores)
     with tempfile.TemporaryDirectory(prefix="salescast-speed-") as tmp:
-        rows = engine_phases("Rossmann", long, "ets", HISTORY, args.workers, Path(tmp))
+        rows = engine_phases("Rossmann", long, "ets", HISTORY, args.workers, Path(tmp), phases)
         if args.big:
             big = resampled_stores(args.big, pd.Timestamp("2013-01-01"), pd.Timestamp(AS_OF) - pd.Timedelta(days=1))
-            rows += engine_phases(f"resampled {args.big:,}", big, "naive", len(big.ds.unique()), args.workers, Path(tmp))
+            rows += engine_phases(f"resampled {args.big:,}", big, "naive", len(big.ds.unique()), args.workers, Path(tmp), phases)
             del big
-    rows += peers(long, args.workers, args.prophet_sample)
+    if "forecast" in phases:
+        rows += peers(long, args.workers, args.prophet_sample)
     result = table(rows)
     print(result)
-    if not args.no_readme:
+    if not args.no_readme and phases == set(PHASES):
         command = f"python3 benchmarks/speed.py --stores {args.stores} --big {args.big} --workers {args.workers}"
         section = f"## Speed\n\n`{command}` ({dt.date.today()}, {psutil.cpu_count()} cores): {__doc__.split(chr(10) + chr(10))[1].replace(chr(10), ' ')}\n\n{result}\n"
         text = README.read_text(encoding="utf-8")
