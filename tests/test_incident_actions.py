@@ -4,8 +4,10 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
+import sqlalchemy as sa
 
 from alerts.incidents import Incident
 from forecaster.errors import InputError
@@ -54,6 +56,28 @@ def test_actions_are_stored_with_their_audit_trail_and_survive_the_trackers_save
         assert [i.series_id for i in store.incidents.list(series_id="France")] == ["France"]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgres", "mysql"], indirect=True)
+def test_many_saves_at_once_update_and_insert_and_keep_peoples_fields(store_url):
+    store = Store(store_url).create()
+    try:
+        first = [_incident(f"store {n}") for n in range(1200)]  # more ids than one IN list holds
+        store.incidents.save_all(first[:700])
+        store.incidents.acknowledge(first[3].id, "ana", NOW)
+        store.incidents.label(first[650].id, "real", "ben", NOW)
+        later = [replace(i, status="resolved", ok_streak=3) for i in first[:700]]
+        statements = []
+        sa.event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        store.incidents.save_all([*later, *first[700:], first[700]])  # updates, inserts, an id saved twice
+        assert len([s for s in statements if not s.lstrip().upper().startswith("SELECT")]) == 2  # no round trip per incident
+        stored = {i.id: i for i in store.incidents.list()}
+    finally:
+        store.close()
+    assert len(stored) == 1200
+    assert all(stored[i.id].status == "resolved" and stored[i.id].ok_streak == 3 for i in first[:700])
+    assert all(stored[i.id] == i for i in first[700:])
+    assert stored[first[3].id].acknowledged_at == NOW and stored[first[650].id].feedback == "real"
 
 
 def test_bad_actions_say_what_is_wrong(tmp_path):

@@ -16,6 +16,7 @@ from forecaster.store.tables import incident_actions, incidents, monitor_state
 
 # Set only by people's actions: the tracker's saves never overwrite them.
 _ACTION_FIELDS = ("acknowledged_at", "snoozed_until", "feedback")
+_IDS_PER_QUERY = 500  # ids in one IN list
 
 
 @dataclass(frozen=True)
@@ -48,16 +49,25 @@ class SqlIncidentStore:
         self.save_all([incident])
 
     def save_all(self, saved: Sequence[Incident]) -> None:
-        """``save`` each incident, all in one transaction."""
+        """``save`` each incident, all in one transaction: one statement for the updates, one for the inserts."""
+        latest = {incident.id: asdict(incident) for incident in saved}  # an incident saved twice: its last state
+        if not latest:
+            return
+        tracked = [name for name in next(iter(latest.values())) if name not in (*_ACTION_FIELDS, "id")]
         with self.engine.begin() as conn:
-            for incident in saved:
-                values = asdict(incident)
-                tracked = {k: v for k, v in values.items() if k not in _ACTION_FIELDS}
-                done = conn.execute(incidents.update().where(incidents.c.id == incident.id).values(tracked)).rowcount
-                if not done:
-                    for name in ("acknowledged_at", "snoozed_until"):
-                        values[name] = values[name] and utc_naive(values[name])
-                    conn.execute(incidents.insert().values(values))
+            stored = set()
+            for chunk in batches(list(latest), _IDS_PER_QUERY):
+                stored.update(conn.execute(sa.select(incidents.c.id).where(incidents.c.id.in_(chunk))).scalars())
+            updates = [{"_id": i, **{f"_{name}": values[name] for name in tracked}} for i, values in latest.items() if i in stored]
+            if updates:
+                changes = {name: sa.bindparam(f"_{name}") for name in tracked}
+                conn.execute(incidents.update().where(incidents.c.id == sa.bindparam("_id")).values(changes), updates)
+            inserts = [values for i, values in latest.items() if i not in stored]
+            for values in inserts:
+                for name in ("acknowledged_at", "snoozed_until"):
+                    values[name] = values[name] and utc_naive(values[name])
+            if inserts:
+                conn.execute(incidents.insert(), inserts)
 
     def list(self, status: str | None = None, series_id: str | None = None) -> list[Incident]:
         """Incidents, newest first, optionally only those with ``status`` or of one series."""
