@@ -166,7 +166,7 @@ class EmailChannel(_Templated):
 
 
 class WebhookChannel(_Templated):
-    """POST a signed JSON payload (schema ``salescast.alert/v1.1``, see docs/webhook.md) to a URL."""
+    """POST a signed JSON payload (schema ``salescast.alert/v1.2``, see docs/webhook.md) to a URL."""
 
     kind: Literal["webhook"]
     url: SecretStr

@@ -84,7 +84,8 @@ class Message:
     holds the recent periods (oldest first) that the chart draws; empty when there is no chart.
     ``decomposition`` explains an opened or escalated incident (None when the orders behind the
     series are not available, as in replays). A ``digest`` message lists other messages'
-    headlines in ``facts`` and has no figures of its own.
+    headlines in ``facts`` and has no figures of its own. ``labels`` name ``actual`` and
+    ``expected`` as people read them: a quota's pace is ``projected`` against ``quota``.
     """
 
     key: str
@@ -107,6 +108,7 @@ class Message:
     currency: str = ""
     history: tuple[Point, ...] = ()
     decomposition: Decomposition | None = None
+    labels: tuple[str, str] = ("actual", "expected")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (dates as ISO strings)."""
@@ -114,6 +116,7 @@ class Message:
         for name in ("period_start", "period_end", "created_at"):
             data[name] = data[name].isoformat()
         data["facts"] = list(self.facts)
+        data["labels"] = list(self.labels)
         data["history"] = [{**asdict(p), "ds": p.ds.isoformat()} for p in self.history]
         if self.decomposition is not None:
             data["decomposition"]["segments"] = list(data["decomposition"]["segments"])
@@ -127,6 +130,7 @@ class Message:
         values["period_end"] = dt.date.fromisoformat(values["period_end"])
         values["created_at"] = dt.datetime.fromisoformat(values["created_at"])
         values["facts"] = tuple(values.get("facts", ()))
+        values["labels"] = tuple(values.get("labels", cls.labels))  # messages stored before labels existed
         values["history"] = tuple(Point(**{**p, "ds": dt.date.fromisoformat(p["ds"])}) for p in values.get("history", ()))
         found = values.get("decomposition")
         values["decomposition"] = Decomposition.from_dict(found) if found else None

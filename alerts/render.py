@@ -129,8 +129,8 @@ def render_slack(message: Message) -> dict[str, Any]:
     """A Slack incoming-webhook payload: plain fallback ``text`` and Block Kit ``blocks``."""
     figures = _figures(message)
     fields = [
-        ("Actual", figures["actual"]),
-        ("Expected", figures["expected"]),
+        (figures["actual_label"], figures["actual"]),
+        (figures["expected_label"], figures["expected"]),
         ("Range", figures["range"] or "n/a"),
         ("Period", figures["period"]),
         ("Deviation", figures["deviation"]),
@@ -169,7 +169,7 @@ def render_slack(message: Message) -> dict[str, Any]:
         blocks.append({"type": "actions", "elements": [button]})
     fallback = headline(message)
     if message.event != "digest":
-        fallback += f": actual {figures['actual']} vs expected {figures['expected']}"
+        fallback += f": {message.labels[0]} {figures['actual']} vs {message.labels[1]} {figures['expected']}"
     summary = change_summary(message.decomposition) if message.decomposition else None
     if summary:
         fallback += f" ({summary})"
@@ -225,6 +225,8 @@ def _figures(message: Message) -> dict[str, str | None]:
         ),
         "period": format_period(message.period_start, message.period_end),
         "deviation": f"{message.deviation_pct:+.1f}%",
+        "actual_label": message.labels[0].capitalize(),
+        "expected_label": message.labels[1].capitalize(),
         "colour": _RESOLVED_COLOUR if resolved else _COLOURS[message.severity],
     }
 

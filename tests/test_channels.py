@@ -226,9 +226,10 @@ def test_webhook_is_signed_versioned_and_keyed(message):
     assert not verified(request, now=time.time() + 3600), "an old request replayed later is refused"
     assert request.headers["Idempotency-Key"] == message.key
     body = request.json()
-    assert body["schema"] == SCHEMA == "salescast.alert/v1.1"
+    assert body["schema"] == SCHEMA == "salescast.alert/v1.2"
     assert (body["key"], body["event"], body["severity"], body["series_id"]) == (message.key, "opened", "warning", "total")
     assert body["period"] == {"start": message.period_start.isoformat(), "end": message.period_end.isoformat()}
+    assert body["labels"] == {"actual": "actual", "expected": "expected"}
     assert len(body["history"]) == 28 and set(body["history"][0]) == {"date", "actual", "expected", "lower", "upper"}
     tampered = dataclasses.replace(request, body=request.body.replace(b"total", b"t0tal"))
     assert not verified(tampered)

@@ -223,4 +223,4 @@ def test_a_message_stored_before_decompositions_existed_still_sends(tmp_path):
     store.close()
     assert report.sent == 1 and verified(request, secret=SECRET)
     body = request.json()
-    assert body["schema"] == "salescast.alert/v1.1" and body["key"] == message.key and body["decomposition"] is None
+    assert body["schema"] == "salescast.alert/v1.2" and body["key"] == message.key and body["decomposition"] is None

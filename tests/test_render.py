@@ -94,10 +94,19 @@ def test_text_of_an_opened_incident(opened):
     assert f"Details: {opened.link}" in lines
 
 
+def test_labels_name_the_figures_and_messages_stored_without_them_read_as_sales(opened):
+    quota = dataclasses.replace(opened, labels=("projected", "quota"))
+    assert "Projected £41,200 vs quota £53,500" in render_text(quota)
+    fields = render_slack(quota)["blocks"][1]["fields"]
+    assert fields[0]["text"].startswith("*Projected*") and fields[1]["text"].startswith("*Quota*")
+    stored = {k: v for k, v in opened.to_dict().items() if k != "labels"}
+    assert Message.from_dict(stored).labels == ("actual", "expected")
+
+
 def test_text_of_a_resolved_incident_reads_as_a_recovery(resolved):
     text = render_text(resolved)
     assert text.startswith("Sales in Germany are back within the expected range")
-    assert "Back within the expected range: actual £7,950 vs expected £8,100" in text
+    assert "Actual £7,950 vs expected £8,100" in text
     assert "Period: Mon 19 Dec 2011" in text
     for word in ("below forecast", "drop", "shortfall", "critical"):
         assert word not in text.lower()

@@ -1,4 +1,4 @@
-"""POST messages as signed JSON to any HTTP endpoint (schema ``salescast.alert/v1.1``, docs/webhook.md).
+"""POST messages as signed JSON to any HTTP endpoint (schema ``salescast.alert/v1.2``, docs/webhook.md).
 
 The receiver checks ``X-Salescast-Signature: sha256=<hex>``, the HMAC-SHA256 with the shared
 secret of ``<X-Salescast-Timestamp>.<raw body>``; the timestamp inside the signed string lets it
@@ -25,14 +25,14 @@ from alerts.message import Decomposition, Message
 from alerts.notifiers.http import checked, post
 from alerts.render import headline, render_text
 
-SCHEMA = "salescast.alert/v1.1"
+SCHEMA = "salescast.alert/v1.2"
 SIGNATURE_HEADER = "X-Salescast-Signature"
 TIMESTAMP_HEADER = "X-Salescast-Timestamp"
 _KEY_SAFE = string.punctuation.replace("%", "") + " "
 
 
 def payload(message: Message, templates: Path | None = None) -> dict[str, Any]:
-    """The ``salescast.alert/v1.1`` document of ``message`` (numbers that are not finite become null).
+    """The ``salescast.alert/v1.2`` document of ``message`` (numbers that are not finite become null).
 
     ``templates`` is a folder overriding the built-in ``message.txt.j2`` of the ``text`` field.
     """
@@ -54,6 +54,7 @@ def payload(message: Message, templates: Path | None = None) -> dict[str, Any]:
         "lower": _number(message.lower),
         "upper": _number(message.upper),
         "deviation_pct": _number(message.deviation_pct),
+        "labels": {"actual": message.labels[0], "expected": message.labels[1]},
         "facts": list(message.facts),
         "link": message.link,
         "created_at": message.created_at.isoformat(),
