@@ -1,4 +1,4 @@
-"""One job, four steps: sync orders, forecast each series, judge actuals, deliver alerts.
+"""One job, five steps: sync orders, forecast each series, judge actuals, judge the quota's pace, deliver alerts.
 
 Every step is idempotent for a given ``as_of``: running the same job twice issues no second
 vintage, judges no period twice and sends nothing twice.
@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Mapping
 from urllib.parse import quote
 
@@ -23,7 +23,7 @@ from alerts.compose import compose
 from alerts.decompose import decompose, reference_windows
 from alerts.digest import SeriesStatus
 from alerts.deviation import Deviation
-from alerts.message import Decomposition
+from alerts.message import Decomposition, Message
 from alerts.incidents import BufferedIncidents, IncidentTracker, silenced
 from alerts.notifiers import Notifier
 from alerts.outbox import deliver_due
@@ -36,6 +36,8 @@ from forecaster.deviations import Deviations
 from forecaster.errors import InputError
 from forecaster.logs import bound
 from forecaster.parallel import Outcome, map_batches
+from forecaster.quota_pacing import RULE as QUOTA_RULE, quota_finding, quota_message, series_of as quota_series
+from forecaster.revops import pipeline_outlook
 from forecaster.series_job import SeriesJob, run_series_job
 from forecaster.settings import Settings
 from forecaster.store import Store
@@ -125,7 +127,7 @@ class Engine:
         return summary
 
     def _steps(self, as_of: dt.datetime, sync: bool, summary: RunSummary, stop: threading.Event) -> str:
-        """Sync, forecast, monitor and deliver, timing each; returns the run's status."""
+        """Sync, forecast, monitor, pace and deliver, timing each; returns the run's status."""
         with self._step("sync", summary, lambda: int(summary.orders_changed)):
             if sync:
                 summary.orders_changed = self.sync(as_of)
@@ -136,6 +138,7 @@ class Engine:
         steps = [
             ("forecast", lambda: self.forecast(as_of, end, series, summary), lambda: summary.forecast),
             ("monitor", lambda: self.monitor(end, series, summary), lambda: len(summary.events)),
+            ("pace", lambda: self.pace(as_of, summary), lambda: sum(e.incident.rule == QUOTA_RULE for e in summary.events)),
             ("deliver", lambda: self.deliver(summary), lambda: summary.sent),
         ]
         for name, step, count in steps:
@@ -300,12 +303,39 @@ class Engine:
             first[series_id] = next_period(pd.Timestamp(min(lasts)), self.freq) if lasts else end - period_span(self.settings.monitor.lookback - 1, self.freq)
         return first
 
+    def pace(self, as_of: dt.datetime, summary: RunSummary) -> None:
+        """Judge the current period's revenue simulated from the pipeline against quota (``revops:``, see
+        ``forecaster.quota_pacing``) and queue the message of any change; a period that has ended
+        closes its incident without a message."""
+        revops = self.settings.revops
+        if revops is None or revops.quota is None or revops.alert_below is None:
+            return
+        try:
+            outlook = pipeline_outlook(revops, pd.Timestamp(as_of).tz_convert(self.settings.timezone).date())
+        except InputError as exc:
+            summary.failed[QUOTA_RULE] = str(exc)
+            log.warning("quota pace: %s", exc)
+            return
+        series_id = quota_series(outlook)
+        for incident in self.store.incidents.list("open"):
+            if incident.rule == QUOTA_RULE and incident.series_id != series_id:
+                self.store.incidents.save(replace(incident, status="resolved", resolved_period=incident.last_period))
+        tracker = IncidentTracker(self.settings.monitor.incidents, self.store.incidents)
+        finding = quota_finding(outlook, revops.quota, revops.alert_below)
+        event = tracker.observe(series_id, outlook.as_of.date(), [finding], lambda a, b: (b - a).days)
+        if event is not None and not silenced(event, self.clock()):
+            self._queue(quota_message(event, outlook, revops.coverage_target, self.clock(), self.settings.currency, self._link(event)), event, summary)
+
     def _announce(self, event, history: list[Deviation], summary: RunSummary) -> None:
         """Persist the message for an incident event in the outbox, for every channel its route lets through."""
         message = compose(
             event, subject=self._subject(event.incident.series_id), freq=self.freq, now=self.clock(), currency=self.settings.currency,
             link=self._link(event), history=history, decomposition=self._decomposition(event), metric=self.settings.series.metric,
         )
+        self._queue(message, event, summary)
+
+    def _queue(self, message: Message, event, summary: RunSummary) -> None:
+        """Persist ``message`` in the outbox for every channel its route lets through."""
         plan = self.router.plan(message, list(self.notifiers), self.clock())
         self.store.outbox.enqueue(message, list(plan), self.clock(), hold=plan)
         summary.events.append(event)

@@ -1,7 +1,8 @@
-"""The RevOps KPI report: files in, one KPI table out (the `kpis` command and the Python API)."""
+"""RevOps from files: the KPI report (the `kpis` command and the Python API) and the current period's pipeline outlook."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -10,11 +11,14 @@ from forecaster.data.kpis import opportunity_kpis, order_kpis
 from forecaster.data.opportunities import (
     OpportunityColumns,
     Outcomes,
+    as_known_at,
     file_kind,
     join_table,
     read_opportunities,
     read_products,
 )
+from forecaster.pipeline_forecast import PipelineForecast, forecast_period
+from forecaster.settings import RevOpsSettings
 
 
 def kpi_report(
@@ -60,3 +64,12 @@ def _orders(path: Path, names: tuple[str, str, str]) -> pd.DataFrame:
     status = "status" if "status" in raw.columns else None
     line = (lambda i: f"line {i + 2}") if kind == "csv" else (lambda i: f"row {i + 1}")
     return normalize(raw, OrderColumns(order_id=order_id, ordered_at=ordered_at, amount=amount, status=status), StatusPolicy(), "UTC", str(path), line)
+
+
+def pipeline_outlook(revops: RevOpsSettings, today: dt.date) -> PipelineForecast:
+    """The current period's revenue simulated from the pipeline, as of today or the file's last activity if earlier."""
+    prices = read_products(revops.products) if revops.products else None
+    deals = read_opportunities(revops.opportunities, revops.columns, Outcomes(tuple(revops.won_stages), tuple(revops.lost_stages)), prices)
+    last_activity = pd.concat([deals["created_at"], deals["closed_at"]]).max()
+    as_of = min(pd.Timestamp(today), last_activity)
+    return forecast_period(as_known_at(deals, as_of), as_of, revops.freq, revops.window_days)

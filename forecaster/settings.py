@@ -149,6 +149,11 @@ class RevOpsSettings(Frozen):
     products: Path | None = Field(None, description="Products table (product, sales_price): list price of deals without an amount.")
     orders: Path | None = Field(None, description="Orders file (order_id, ordered_at, amount[, status]): adds orders and average order value.")
     quota: float | None = Field(None, gt=0, description="Quota per period, in the currency of the amounts.")
+    alert_below: float | None = Field(
+        0.9, gt=0, description="With a quota, each run alerts when the period's revenue simulated from the pipeline (P50) "
+        "is below this share of quota (None: no pacing alert).",
+    )
+    coverage_target: float = Field(3.0, gt=0, description="Pipeline coverage of the quota still to win that the pacing alert calls healthy.")
     freq: Literal["M", "Q"] = Field("Q", description="The period the page reports and forecasts: month or quarter.")
     window_days: int = Field(90, ge=1, description="Trailing days for the win rate, deal size and cycle of pipeline velocity.")
 

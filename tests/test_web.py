@@ -274,7 +274,8 @@ def test_an_empty_store_says_how_to_fill_it(tmp_path, page):
 def test_kpi_page_shows_the_pipeline_forecast_or_how_to_configure_it(demo_store, page):
     crm = DATA / "crm_pipeline"
     revops = config.RevOpsSettings(opportunities=crm / "sales_pipeline.csv", products=crm / "products.csv", quota=3_000_000)
-    from forecaster.web.kpis import kpi_table, pipeline_outlook
+    from forecaster.revops import pipeline_outlook
+    from forecaster.web.kpis import kpi_table
 
     outlook = pipeline_outlook(revops, dt.date.today())
     current = kpi_table(revops).set_index("ds").loc[outlook.period.start_time.strftime("%Y-%m-%d")]

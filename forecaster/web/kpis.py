@@ -9,10 +9,9 @@ import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from forecaster.data.opportunities import Outcomes, as_known_at, read_opportunities, read_products
+from forecaster.data.opportunities import Outcomes
 from forecaster.errors import InputError
-from forecaster.pipeline_forecast import PipelineForecast, forecast_period
-from forecaster.revops import kpi_report
+from forecaster.revops import kpi_report, pipeline_outlook
 from forecaster.settings import RevOpsSettings
 from forecaster.web.common import Table, context, page
 
@@ -38,15 +37,6 @@ def kpi_table(revops: RevOpsSettings) -> pd.DataFrame:
         report["attainment"] = report["revenue"] / revops.quota
         report["coverage"] = report["pipeline_value"].shift(1) / revops.quota
     return report
-
-
-def pipeline_outlook(revops: RevOpsSettings, today: dt.date) -> PipelineForecast:
-    """The current period's revenue simulated from the pipeline, as of today or the file's last activity if earlier."""
-    prices = read_products(revops.products) if revops.products else None
-    deals = read_opportunities(revops.opportunities, revops.columns, Outcomes(tuple(revops.won_stages), tuple(revops.lost_stages)), prices)
-    last_activity = pd.concat([deals["created_at"], deals["closed_at"]]).max()
-    as_of = min(pd.Timestamp(today), last_activity)
-    return forecast_period(as_known_at(deals, as_of), as_of, revops.freq, revops.window_days)
 
 
 @router.get("/kpis")
