@@ -10,10 +10,10 @@ what each run reads back reach its steady size within three weeks of cycles.
     python3 benchmarks/soak.py --series 10000 --cycles 30 --history-days 60 --parallel processes
 
 prints one row per cycle (seconds, forecasts, events, RSS in MiB after the run and at its peak
-during the run, the stored forecast rows and open incidents, the Python objects the garbage
-collector tracks, glibc's heap in use and free, and with ``--trace`` the memory Python
-allocations hold, numpy buffers included) and appends the table under "Soak" in
-benchmarks/README.md.
+during the run, the anonymous part of RSS after the run, the stored forecast rows and open
+incidents, the Python objects the garbage collector tracks, glibc's heap in use and free,
+and with ``--trace`` the memory Python allocations hold, numpy buffers included) and appends the
+table under "Soak" in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def soak(n: int, cycles: int, history_days: int, retention_days: int = 30, paral
                     "cycle": cycle, "as_of": moment.date().isoformat(), "seconds": round(time.perf_counter() - started, 1),
                     "forecasts": summary.forecast, "events": len(summary.events), "sent": summary.sent,
                     "rss_mib": round(process.memory_info().rss / 2**20, 1),
-                    **peak_rss(),
+                    **resident(),
                     **stored_rows(store),
                     "py_objects": len(gc.get_objects()),
                     **heap(),
@@ -112,14 +112,15 @@ def reset_peak_rss() -> None:
         pass
 
 
-def peak_rss() -> dict[str, float]:
-    """The highest resident size since the last reset, the most a run needed at once; {} off Linux."""
+def resident() -> dict[str, float]:
+    """The peak resident size since the last reset (the most a run needed at once), and what is
+    resident now in anonymous memory (heap, arenas, mappings) apart from mapped files; {} off Linux."""
     try:
-        status = Path("/proc/self/status").read_text()
+        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
     except OSError:
         return {}
-    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
-    return {"peak_rss_mib": round(kib / 2**10, 1)}
+    mib = lambda field: round(int(status[field].split()[0]) / 2**10, 1)  # noqa: E731
+    return {"peak_rss_mib": mib("VmHWM"), "anon_mib": mib("RssAnon")}
 
 
 class _MallInfo2(ctypes.Structure):

@@ -140,9 +140,8 @@ class _Vintages:
         self._ds = usable["ds"].to_numpy(dtype="datetime64[ns]")
         self._issued = usable["issued_at"].dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
         self._values = {c: usable[c].to_numpy(dtype=float) for c in ("yhat", "lo80", "hi80", "lo95", "hi95")}
-        latest = np.flatnonzero(_last_of_runs(self._ids, self._ds))
+        latest = np.flatnonzero(_last_of_runs(self._ids, self._ds))  # per series, each period's latest plan
         self.latest = {k: [plan for _, plan in rows] for k, rows in groupby(zip(self._ids[latest], self._plans(latest)), key=itemgetter(0))}
-        """Per series, each period's latest plan."""
 
     def before(self, series_id: str, anchor: np.datetime64) -> list[tuple[dt.date, float, dict]]:
         """Per period, the series' latest plan issued at or before ``anchor`` (naive UTC)."""

@@ -21,5 +21,5 @@ def test_each_cycle_reports_what_the_store_holds_and_where_memory_is():
     assert list(table["forecast_rows"]) == [5 * 14, 2 * 5 * 14]  # one 14-day vintage per series and run
     assert (table["open_incidents"] >= 0).all() and (table["py_objects"] > 0).all()
     assert (table["heap_used_mib"] > 0).all() and (table["heap_free_mib"] >= 0).all()
-    assert (table["peak_rss_mib"] >= table["rss_mib"]).all()  # the peak during a run, the run's end included
+    assert (table["peak_rss_mib"] >= table["rss_mib"]).all() and (table["anon_mib"] < table["rss_mib"]).all()
     assert (table["traced_mib"] > 0).all()  # reported while tracemalloc traces
