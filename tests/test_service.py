@@ -140,7 +140,7 @@ def test_two_processes_run_each_tick_once_and_the_survivor_takes_over(tmp_path, 
     once = {r.as_of for r in runs if r.n == 1}
     assert len(once) >= len(runs) - 1, "every tick but the one the leader died in ran exactly once"
     steps = json.loads(rows(postgres_url, "SELECT summary FROM runs WHERE status = 'succeeded' LIMIT 1")[0].summary)["steps"]
-    assert set(steps) == {"sync", "forecast", "monitor", "deliver"} and all("seconds" in s and "count" in s for s in steps.values())
+    assert set(steps) == {"sync", "forecast", "monitor", "pace", "deliver"} and all("seconds" in s and "count" in s for s in steps.values())
     records = [json.loads(line) for name in ("a.log", "b.log") for line in (tmp_path / name).read_text().splitlines()]
     assert any(r.get("job") == "sales" and r.get("run_id") for r in records), "JSON logs carry the job and run id"
 
