@@ -22,6 +22,17 @@ from forecaster.settings import ParallelSettings
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _CONNECT_SECONDS = 10  # a reachable scheduler answers in well under this
+# Dask settings for the workers of a local cluster. The engine reads no worker profiles or
+# metrics, and a worker's timers (its stack sampled every 10 ms, the event loop's health every
+# 20 ms, memory every 0.1 s, psutil every 0.5 s) take the GIL from the fit running beside them:
+# every fit ran about a tenth slower on two cores (benchmarks/README.md, "Speed"). The README
+# gives the same settings, as environment variables, for workers an operator runs.
+QUIET_WORKERS = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,11 @@ def _worker_context(fn: Callable[[Any], Any]):
     return context
 
 
+def quiet_worker_environment() -> dict[str, str]:
+    """``QUIET_WORKERS`` as the environment variables Dask reads (``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED``...)."""
+    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value) for key, value in QUIET_WORKERS.items()}
+
+
 def _workers(settings: ParallelSettings) -> int:
     """The configured worker count, else the machine's cores."""
     return settings.workers or os.cpu_count() or 1
@@ -125,6 +141,7 @@ def _wait_dask(pending):
 def _dask_client(settings: ParallelSettings):
     """A client of the configured scheduler, or of a local cluster of ``workers`` single-threaded processes."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise ConfigError("parallel.backend dask needs Dask: pip install 'salescast[dask]'") from None
@@ -137,5 +154,6 @@ def _dask_client(settings: ParallelSettings):
             yield client
         return
     workers = _workers(settings)
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
-        yield client
+    with dask.config.set(QUIET_WORKERS), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with Client(cluster) as client:
+            yield client
