@@ -320,7 +320,7 @@ def main() -> None:
         start = text.find("## Speed\n")
         if start >= 0:
             end = text.find("\n## ", start + 1)
-            text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+            text = text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else "")
         else:
             text = text.rstrip("\n") + "\n\n" + section
         README.write_text(text, encoding="utf-8")

@@ -14,7 +14,7 @@ import pytest
 
 from alerts.calendar import Calendar
 from forecaster.errors import ConfigError
-from forecaster.parallel import map_batches
+from forecaster.parallel import QUIET_WORKERS, map_batches
 from forecaster.series_job import SeriesJob, run_series_job
 from forecaster.settings import ParallelSettings
 from real_series import DailyEngine, rossmann_long
@@ -114,6 +114,14 @@ def test_the_engine_issues_the_same_forecasts_and_alerts_on_every_backend(tmp_pa
         pd.testing.assert_frame_equal(other_vintages, vintages, obj=name)
         assert other_alerts == alerts, name
         assert other_counts == counts, name
+
+
+def test_the_local_dask_cluster_runs_quiet_workers():
+    import dask
+
+    keys = [(key, key) for key in QUIET_WORKERS]  # each worker reports its own setting
+    seen = {o.key: o.value for batch in map_batches(dask.config.get, keys, ParallelSettings(backend="dask", workers=1)) for o in batch}
+    assert seen == QUIET_WORKERS
 
 
 def test_a_dask_scheduler_that_is_not_there_is_a_config_error():
