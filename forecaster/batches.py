@@ -8,6 +8,7 @@ from itertools import islice
 from typing import TypeVar
 
 T = TypeVar("T")
+SERIES_PER_READ = 500  # series whose rows (histories, forecast vintages) a pass reads and holds at once
 
 
 def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:

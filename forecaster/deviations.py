@@ -12,12 +12,10 @@ import pandas as pd
 from alerts.calendar import SAME_WEEKDAYS_LOOKED_AT
 from alerts.calibration import calibrated
 from alerts.deviation import Deviation
+from forecaster.batches import SERIES_PER_READ
 from forecaster.data.series import PANDAS_FREQ, next_period, period_span, period_starts
 from forecaster.settings import Settings
 from forecaster.store import Store
-
-
-_SERIES_PER_READ = 500  # series whose vintages are read and held at once
 
 
 class Deviations:
@@ -103,13 +101,13 @@ class Deviations:
     def _vintages_of(self, series_id: str) -> _Vintages:
         """The usable vintages of the block of series holding ``series_id``, read when first needed.
 
-        Series are read ``_SERIES_PER_READ`` at a time in the order given, the order callers walk
+        Series are read ``SERIES_PER_READ`` at a time in the order given, the order callers walk
         them: a run holds one block's vintages however many series it watches.
         """
-        index = self._positions[series_id] // _SERIES_PER_READ
+        index = self._positions[series_id] // SERIES_PER_READ
         if self._block is None or self._block[0] != index:
             self._block = None  # the previous block's rows go before the next block is read
-            block = self._series[index * _SERIES_PER_READ : (index + 1) * _SERIES_PER_READ]
+            block = self._series[index * SERIES_PER_READ : (index + 1) * SERIES_PER_READ]
             until = self._cutoff(pd.Series([self.end])).iloc[0].to_pydatetime()
             forecasts = self._store.forecasts.issued_before(block, self.start.date(), self.end.date(), until)
             usable = forecasts[forecasts["issued_at"] <= self._cutoff(forecasts["ds"])]

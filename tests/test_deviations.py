@@ -34,7 +34,7 @@ def test_reading_a_series_at_a_time_judges_as_reading_them_all(tmp_path, monkeyp
         baseline = dt.date(2015, 5, 18)
         together, reads = _histories(engine, baseline)
         assert reads == [STORES]
-        monkeypatch.setattr(deviations, "_SERIES_PER_READ", 1)
+        monkeypatch.setattr(deviations, "SERIES_PER_READ", 1)
         one_by_one, reads = _histories(engine, baseline)
         assert reads == [[s] for s in STORES]
     finally:

@@ -125,7 +125,7 @@ def test_the_overview_reads_series_in_blocks_and_agrees_with_the_series_page(dem
     store = Store(demo_store)
     try:
         together = series_data.overview(settings, store)
-        monkeypatch.setattr(series_data, "_SERIES_PER_READ", 2)
+        monkeypatch.setattr(series_data, "SERIES_PER_READ", 2)
         in_blocks = series_data.overview(settings, store)
         germany = series_data.series_data(settings, store, "Germany").expected.set_index("ds")
         watched = _watched(store)

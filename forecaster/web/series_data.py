@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecaster.batches import SERIES_PER_READ, batches
 from forecaster.data.series import last_complete, period_span, regular
 from forecaster.evaluation import vintage_accuracy
 from forecaster.metrics import coverage, mase
@@ -23,7 +24,6 @@ from forecaster.store.forecasts import ModelChoice
 
 _FAR = dt.date(9999, 12, 31)
 RECENT_PERIODS = 14  # how far back the overview looks for a series' latest judged period
-_SERIES_PER_READ = 500  # series whose vintages the overview reads and holds at once
 
 
 def expected_before(vintages: pd.DataFrame, timezone: str) -> pd.DataFrame:
@@ -58,9 +58,7 @@ def overview(settings: Settings, store: Store) -> pd.DataFrame:
     # A period without a point had no sales: its actual is 0.
     points = store.orders.points(end=end.date(), start=first)
     series = sorted(newest)
-    latest = pd.concat(
-        [_latest_judged(store, settings.timezone, series[i : i + _SERIES_PER_READ], first, end, points) for i in range(0, len(series), _SERIES_PER_READ)]
-    ).set_index("unique_id")
+    latest = pd.concat([_latest_judged(store, settings.timezone, block, first, end, points) for block in batches(series, SERIES_PER_READ)]).set_index("unique_id")
     choices = store.forecasts.choices()
     open_counts = pd.Series([i.series_id for i in store.incidents.list("open")], dtype=object).value_counts()
     feedback = store.incidents.feedback_counts()
