@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 from urllib.parse import quote
 
@@ -29,14 +29,14 @@ from alerts.notifiers import Notifier
 from alerts.outbox import deliver_due
 from alerts.routing import Router
 from alerts.rules import rule_name
-from forecaster.batches import batches
+from forecaster.batches import SERIES_PER_READ, batches
 from forecaster.data.series import TOTAL, last_complete, next_period, period_span, period_starts, periods_between, points_from_orders, regular_each
 from forecaster.data.sources import open_source
 from forecaster.deviations import Deviations
 from forecaster.errors import InputError
 from forecaster.logs import bound
 from forecaster.parallel import Outcome, map_batches
-from forecaster.quota_pacing import RULE as QUOTA_RULE, quota_finding, quota_message, series_of as quota_series
+from forecaster.quota_pacing import RULE as QUOTA_RULE, observe_pace, quota_message
 from forecaster.revops import pipeline_outlook
 from forecaster.series_job import SeriesJob, run_series_job
 from forecaster.settings import Settings
@@ -49,7 +49,6 @@ LEVELS = (80, 95)
 _CONTEXT = {"band": 0, "week": 7, "month": 31, "quarter": 92}
 CHART_PERIODS = 28
 _JUDGED_PER_SAVE = 500
-_SERIES_PER_READ = 500
 
 
 @dataclass
@@ -212,7 +211,7 @@ class Engine:
         params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
         choices = self.store.forecasts.choices() if cfg.model == "auto" else {}
         first = (end - period_span(cfg.history, self.freq)).date()
-        for chunk in batches(pending, _SERIES_PER_READ):
+        for chunk in batches(pending, SERIES_PER_READ):
             histories = regular_each(self.store.orders.points(end=end.date(), series=chunk, start=first), self.freq, end)
             for series_id in chunk:
                 y = histories.pop(series_id, pd.Series(dtype=float)).iloc[-cfg.history :]
@@ -305,8 +304,7 @@ class Engine:
 
     def pace(self, as_of: dt.datetime, summary: RunSummary) -> None:
         """Judge the current period's revenue simulated from the pipeline against quota (``revops:``, see
-        ``forecaster.quota_pacing``) and queue the message of any change; a period that has ended
-        closes its incident without a message."""
+        ``forecaster.quota_pacing``) and queue the message of any change."""
         revops = self.settings.revops
         if revops is None or revops.quota is None or revops.alert_below is None:
             return
@@ -316,13 +314,7 @@ class Engine:
             summary.failed[QUOTA_RULE] = str(exc)
             log.warning("quota pace: %s", exc)
             return
-        series_id = quota_series(outlook)
-        for incident in self.store.incidents.list("open"):
-            if incident.rule == QUOTA_RULE and incident.series_id != series_id:
-                self.store.incidents.save(replace(incident, status="resolved", resolved_period=incident.last_period))
-        tracker = IncidentTracker(self.settings.monitor.incidents, self.store.incidents)
-        finding = quota_finding(outlook, revops.quota, revops.alert_below)
-        event = tracker.observe(series_id, outlook.as_of.date(), [finding], lambda a, b: (b - a).days)
+        event = observe_pace(outlook, revops.quota, revops.alert_below, self.settings.monitor.incidents, self.store.incidents)
         if event is not None and not silenced(event, self.clock()):
             self._queue(quota_message(event, outlook, revops.coverage_target, self.clock(), self.settings.currency, self._link(event)), event, summary)
 

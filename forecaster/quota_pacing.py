@@ -10,9 +10,10 @@ new series, so every quarter starts afresh. Critical when even the P90 falls sho
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from alerts.deviation import Deviation
-from alerts.incidents import IncidentEvent
+from alerts.incidents import IncidentEvent, IncidentPolicy, IncidentStore, IncidentTracker
 from alerts.message import Message
 from alerts.rules import Finding
 from forecaster.pipeline_forecast import PipelineForecast
@@ -24,6 +25,20 @@ LEVEL = 80  # the P10-P90 range of the simulated revenue
 def series_of(outlook: PipelineForecast) -> str:
     """The series a period's pace is tracked under: ``quota 2017Q3``."""
     return f"quota {outlook.period}"
+
+
+def observe_pace(outlook: PipelineForecast, quota: float, alert_below: float, policy: IncidentPolicy, incidents: IncidentStore) -> IncidentEvent | None:
+    """Judge the outlook's period once for its day (``outlook.as_of``); the event to announce, if any.
+
+    An open pace incident of an earlier period is resolved first, without an event: that period
+    is over, and whether it made quota is for the KPI page, not an alert.
+    """
+    series_id = series_of(outlook)
+    for incident in incidents.list("open"):
+        if incident.rule == RULE and incident.series_id != series_id:
+            incidents.save(replace(incident, status="resolved", resolved_period=incident.last_period))
+    finding = quota_finding(outlook, quota, alert_below)
+    return IncidentTracker(policy, incidents).observe(series_id, outlook.as_of.date(), [finding], lambda a, b: (b - a).days)
 
 
 def quota_finding(outlook: PipelineForecast, quota: float, alert_below: float) -> Finding:
