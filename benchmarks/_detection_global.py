@@ -4,9 +4,10 @@ A global model cannot be refitted one series at a time, so its vintages are made
 per-series replay: for each weekly origin, the model is fitted on every unmodified series of the
 dataset (their last ``HISTORY`` days, with the known-future regressors and open days) and its
 conformal intervals are calibrated on a backtest of the same panel, as ``salescast forecast
---model gbm`` does (with 2 folds instead of its default 3, to keep 30 weekly refits affordable). The same fit then forecasts each series with a drop injected from
-its start on: the drifting series' own history feeds the model's level features, while the fit
-is the unmodified panel's (one drifting series among many barely moves a global fit).
+--model gbm`` does (with 2 folds instead of its default 3, to keep 30 weekly refits
+affordable). The same fit then forecasts each series with a drop injected from its start on:
+the drifting series' own history feeds the model's level features, while the fit is the
+unmodified panel's (one drifting series among many barely moves a global fit).
 """
 
 from __future__ import annotations

@@ -168,8 +168,8 @@ the days its calendar expects closed as 0 (`forecaster/trading_days.py`).
   forecast --model gbm`: refitted each week across all unmodified series of the data set (their
   last 730 days; Rossmann with promo, state and school holidays and open as known-future
   inputs), conformal 80/95% intervals from a 2-fold backtest of the same panel (the command's
-  default is 3 folds); that week's fit
-  also forecasts each drifting copy from its own history (`benchmarks/_detection_global.py`).
+  default is 3 folds); that week's fit also forecasts each drifting copy from its own history
+  (`benchmarks/_detection_global.py`).
 - **Prophet 95% band**: `Prophet(interval_width=0.95)` otherwise default, fitted on the open days,
   same weekly vintages; an open day below the lower bound is an alarm.
 - **8-week same weekday**: an open day below 70% of the mean of the same weekday's open days in

@@ -119,8 +119,8 @@ def resident() -> dict[str, float]:
         status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
     except OSError:
         return {}
-    mib = lambda field: round(int(status[field].split()[0]) / 2**10, 1)  # noqa: E731
-    return {"peak_rss_mib": mib("VmHWM"), "anon_mib": mib("RssAnon")}
+    kib = {name: int(status[name].split()[0]) for name in ("VmHWM", "RssAnon")}
+    return {"peak_rss_mib": round(kib["VmHWM"] / 2**10, 1), "anon_mib": round(kib["RssAnon"] / 2**10, 1)}
 
 
 class _MallInfo2(ctypes.Structure):

@@ -9,18 +9,19 @@ and memory show. The forecast phase runs on each backend: ``local``, ``processes
 a local cluster the run starts and stops, and ``dask`` with a scheduler and workers already
 running (started as their own processes before the run, as an operator keeps them beside the
 service; their memory counts). The monitor phase judges one new day per series against a week
-of earlier vintages (seasonal naive forecasts written to the store directly, so the set-up stays short),
-and the dashboard's overview page is computed over the same store.
-Each engine run starts in a fresh process, as a scheduled run would; its peak memory is the
-largest proportional set size (PSS) of that process plus its worker processes, sampled every
-0.5 s, so pages forked workers share with the engine count once. The peers' memory is the
+of earlier vintages (seasonal naive forecasts written to the store directly, so the set-up stays
+short), and the dashboard's overview page is computed over the same store. Each engine run
+starts in a fresh process, as a scheduled run would; its peak memory is the largest
+proportional set size (PSS) of that process plus its worker processes, sampled every 0.5 s, so
+pages forked workers share with the engine count once. The peers' memory is the
 benchmark's own process (with the input frame) plus their workers.
 
 Peers on the same Rossmann series and history in the same run: statsforecast's AutoETS with its
 own parallelism (``n_jobs`` = workers), and Prophet fitted per series on a sample, its time
 extrapolated to every series (marked so).
 
-    python3 benchmarks/speed.py [--stores 1115] [--big 10000] [--workers 2] [--prophet-sample 20] [--phases forecast,monitor,overview]
+    python3 benchmarks/speed.py [--stores 1115] [--big 10000] [--workers 2] [--prophet-sample 20]
+                                [--phases forecast,monitor,overview]
 
 prints a table and writes it under "Speed" in benchmarks/README.md.
 """
