@@ -5,13 +5,16 @@ without sales were closed days (a closed weekday, a holiday, a weekday it was us
 lately) and which future days it will most likely be closed. Per-series models are fitted on the
 series with those days interpolated from their open neighbours, so a shop's closed Sundays
 neither pull its other days down nor widen every interval; a day it will be closed on is
-forecast as 0, bounds included. Weekly and monthly series are used as they are.
+forecast as 0, bounds included; the global model (``global_forecast``) marks those days closed
+instead, and learns only from open ones. Weekly and monthly series are used as they are.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from alerts.calendar import Calendar
@@ -21,23 +24,32 @@ def _by_day(y: pd.Series) -> dict[dt.date, float]:
     return dict(zip(y.index.date, y.to_numpy(dtype=float)))
 
 
+def closed_days(y: pd.Series, calendar: Calendar, freq: str) -> np.ndarray:
+    """Which periods of ``y`` were days without sales the store did not trade (none for weekly and monthly series)."""
+    if freq != "D":
+        return np.zeros(len(y), dtype=bool)
+    by_day = _by_day(y)
+    return np.array([value <= 0 and calendar.was_closed(day, value, by_day) for day, value in by_day.items()], dtype=bool)
+
+
+def will_close(days: Sequence[dt.date], y: pd.Series, calendar: Calendar, freq: str) -> list[bool]:
+    """Whether the store will most likely be closed on each of ``days``, judged from its history ``y``."""
+    if freq != "D":
+        return [False] * len(days)
+    return calendar.will_be_closed(list(days), _by_day(y))
+
+
 def open_demand(y: pd.Series, calendar: Calendar, freq: str) -> pd.Series:
     """``y`` with its closed days interpolated from open neighbours (unchanged when none, or none is open)."""
-    if freq != "D":
+    closed = closed_days(y, calendar, freq)
+    if not closed.any() or closed.all():
         return y
-    by_day = _by_day(y)
-    closed = [day for day, value in by_day.items() if value <= 0 and calendar.was_closed(day, value, by_day)]
-    if not closed or len(closed) == len(y):
-        return y
-    return y.mask(y.index.isin(pd.DatetimeIndex(closed))).interpolate(limit_direction="both")
+    return y.mask(closed).interpolate(limit_direction="both")
 
 
 def close_forecast(forecast: pd.DataFrame, y: pd.Series, calendar: Calendar, freq: str) -> pd.DataFrame:
     """``forecast`` (``ds`` and value columns) with 0 on every day the store will most likely be closed, judged from ``y``."""
-    if freq != "D":
-        return forecast
-    by_day = _by_day(y)
-    closed = calendar.will_be_closed(list(pd.DatetimeIndex(forecast["ds"]).date), by_day)
+    closed = will_close(pd.DatetimeIndex(forecast["ds"]).date, y, calendar, freq)
     if not any(closed):
         return forecast
     values = [c for c in forecast.columns if c.startswith("yhat")]
