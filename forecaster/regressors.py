@@ -17,7 +17,7 @@ from forecaster.data.series import period_starts
 from forecaster.errors import InputError
 from forecaster.models.panel import OPEN, regressor_columns
 
-__all__ = ["OPEN", "add_holidays", "attach_regressors", "load_inputs", "read_future", "regressor_columns"]
+__all__ = ["OPEN", "add_holidays", "attach_regressors", "horizon_rows", "load_inputs", "read_future", "read_known_future", "regressor_columns"]
 
 
 def _read(path: Path) -> tuple[pd.DataFrame, callable]:
@@ -69,8 +69,6 @@ def read_future(path: Path, long: pd.DataFrame, horizon: int, freq: str, id_col:
     Raises InputError naming the file for a missing column, a date that is not a date, a value that
     is not a number (with its line), or a series and period the file does not cover.
     """
-    from forecaster.data.series import next_period
-
     raw, line = _read(path)
     needed = regressor_columns(long) + ([OPEN] if OPEN in long.columns else [])
     missing = [c for c in (id_col, date_col, *needed) if c not in raw.columns]
@@ -84,22 +82,62 @@ def read_future(path: Path, long: pd.DataFrame, horizon: int, freq: str, id_col:
     values["unique_id"] = raw[id_col].astype(str)
     values["ds"] = ds.dt.tz_localize(None) if getattr(ds.dt, "tz", None) is not None else ds
     future = _by_period(values, needed, freq)
-    rows = []
-    for series_id, end in long.groupby("unique_id")["ds"].max().items():
+    rows, gaps = horizon_rows(future, long.groupby("unique_id")["ds"].max(), horizon, freq)
+    if gaps:
+        series_id, gap = next(iter(gaps.items()))
+        raise InputError(f"{path}: series {series_id!r} {gap}")
+    return rows
+
+
+def horizon_rows(known: pd.DataFrame, ends: pd.Series, horizon: int, freq: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The rows of ``known`` (``unique_id, ds``, values) for the ``horizon`` periods after each series' end in ``ends``.
+
+    Returns the rows of the series covered in full and, for every other series, what is missing.
+    """
+    from forecaster.data.series import next_period
+
+    needed = [c for c in known.columns if c not in ("unique_id", "ds")]
+    groups = dict(tuple(known.groupby("unique_id", sort=False)))
+    rows, gaps = [], {}
+    for series_id, end in ends.items():
         wanted, day = [], end
         for _ in range(horizon):
             day = next_period(day, freq)
             wanted.append(day)
-        have = future[future["unique_id"] == series_id].set_index("ds").reindex(wanted)
-        gaps = have.index[have[needed].isna().any(axis=1)] if needed else []
-        if len(gaps):
-            raise InputError(
-                f"{path}: series {series_id!r} has no row for {gaps[0]:%Y-%m-%d}"
-                + (f" and {len(gaps) - 1} more period(s)" if len(gaps) > 1 else "")
-                + f"; the future file must cover the {horizon} periods after {end:%Y-%m-%d}"
+        have = groups.get(series_id, known.iloc[:0]).set_index("ds").reindex(wanted)
+        missing = have.index[have[needed].isna().any(axis=1)] if needed else []
+        if len(missing):
+            gaps[series_id] = (
+                f"has no row for {missing[0]:%Y-%m-%d}" + (f" and {len(missing) - 1} more period(s)" if len(missing) > 1 else "")
+                + f"; the known future must cover the {horizon} periods after {end:%Y-%m-%d}"
             )
+            continue
         rows.append(have.rename_axis("ds").reset_index().assign(unique_id=series_id))
-    return pd.concat(rows, ignore_index=True)[["unique_id", "ds", *needed]]
+    columns = ["unique_id", "ds", *needed]
+    return (pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)), gaps
+
+
+def read_known_future(path: Path, series_col: str, date_col: str, columns: list[str] | None, open_col: str | None, freq: str) -> pd.DataFrame:
+    """The engine's file of known-future inputs (``forecast.known_future``) as ``unique_id, ds``, inputs, ``open`` per period.
+
+    Raises InputError naming the file for a file that cannot be read, a missing column, a date that
+    is not a date or a value that is not a number (with its line).
+    """
+    raw, line = _read(path)
+    named = [series_col, date_col, *(columns or []), *([open_col] if open_col else [])]
+    missing = [c for c in dict.fromkeys(named) if c not in raw.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {missing} named in forecast.known_future; the file has {list(raw.columns)}")
+    inputs = columns if columns is not None else [c for c in raw.columns if c not in (series_col, date_col, open_col)]
+    ds = pd.to_datetime(raw[date_col], errors="coerce", format="mixed")
+    if ds.isna().any():
+        bad = raw.index[ds.isna()]
+        raise InputError(f"{path}: column {date_col!r} has values that are not dates: " + ", ".join(f"{line(i)} ({raw.at[i, date_col]!r})" for i in bad[:5]))
+    values = _numeric(raw, [*inputs, *([open_col] if open_col else [])], path, line).rename(columns={open_col: OPEN} if open_col else {})
+    values["unique_id"] = raw[series_col].astype(str)
+    values["ds"] = ds.dt.tz_localize(None) if getattr(ds.dt, "tz", None) is not None else ds
+    kept = [*inputs, *([OPEN] if open_col else [])]
+    return _by_period(values, kept, freq)[["unique_id", "ds", *kept]]
 
 
 def add_holidays(frame: pd.DataFrame, country: str, subdivision: str | None = None) -> pd.DataFrame:

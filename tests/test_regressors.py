@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from forecaster.cli import app
 from forecaster.errors import InputError
 from forecaster.forecasting import forecast_frame
-from forecaster.regressors import add_holidays, load_inputs
+from forecaster.regressors import add_holidays, load_inputs, read_known_future
 from tests.conftest import DATA
 
 HORIZON = 14
@@ -107,3 +107,16 @@ def test_holidays_become_a_regressor_over_the_horizon(files) -> None:
     assert "holiday" in long.columns and "holiday" in future.columns
     assert long.loc[long["ds"] == "2014-12-25", "holiday"].eq(1.0).all()
     assert len(future) == 3 * HORIZON
+
+
+def test_the_engines_known_future_file_is_checked_column_by_column(tmp_path) -> None:
+    path = tmp_path / "calendar.csv"
+    pd.DataFrame({"store": ["a", "a", "b"], "day": ["2015-07-01", "2015-07-02", "2015-07-01"], "promo": [1, 0, 1], "Open": [1, 0, 1]}).to_csv(path, index=False)
+    frame = read_known_future(path, "store", "day", None, "Open", "D")
+    assert list(frame.columns) == ["unique_id", "ds", "promo", "open"]
+    assert frame.to_dict("list")["open"] == [1.0, 0.0, 1.0]
+    with pytest.raises(InputError, match=r"calendar.csv: missing column\(s\) \['price', 'is_open'\] named in forecast.known_future"):
+        read_known_future(path, "store", "day", ["promo", "price"], "is_open", "D")
+    path.write_text("store,day,promo\na,2015-07-01,1\na,someday,0\n")
+    with pytest.raises(InputError, match=r"calendar.csv: column 'day' has values that are not dates: line 3 \('someday'\)"):
+        read_known_future(path, "store", "day", None, None, "D")
