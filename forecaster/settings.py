@@ -36,16 +36,40 @@ class SeriesSettings(Frozen):
     min_history: int = Field(28, ge=2, description="Complete periods needed before a series is forecast.")
 
 
+class KnownFuture(Frozen):
+    """``forecast.known_future``: a CSV or Parquet file of inputs known in advance, per series and day.
+
+    One row per series and day, over the history and at least the horizon ahead: promotions,
+    holiday flags, prices, and the days a series is open. The global model (``model: gbm``) learns
+    from them and forecasts with their values ahead.
+    """
+
+    path: Path
+    series: str = Field("unique_id", description="Column holding the series id (a segment's value, or 'total').")
+    date: str = Field("ds", description="Column holding the day.")
+    columns: list[str] | None = Field(None, description="The numeric input columns to use; default: every other column.")
+    open: str | None = Field(None, description="Column that is 0 on days the series is closed (neither demand nor a slowdown).")
+
+
 class ForecastSettings(Frozen):
     """Which model, how far ahead, and how often to re-select it."""
 
-    model: Literal["auto", "naive", "ets", "prophet"] = "auto"
+    model: Literal["auto", "naive", "ets", "prophet", "gbm"] = Field(
+        "auto", description="auto: per series, the best of candidates in a backtest; gbm: one global model across every series.",
+    )
     candidates: list[Literal["naive", "ets", "prophet"]] = ["naive", "ets"]
     horizon: int = Field(28, ge=1, description="Periods ahead each run forecasts (more than the monitor lead).")
     history: int = Field(730, ge=14, description="At most this many recent periods are fitted.")
     backtest_folds: int = Field(3, ge=1)
     reselect_every: int = Field(7, ge=1, description="Periods between model selections for model: auto.")
-    holidays_country: str | None = Field(None, description="Country code for Prophet's public holidays, e.g. GB.")
+    holidays_country: str | None = Field(None, description="Country code of the public holidays Prophet and gbm learn from, e.g. GB.")
+    known_future: KnownFuture | None = Field(None, description="Inputs known in advance (promotions, open days), for model: gbm.")
+
+    @model_validator(mode="after")
+    def _known_future_needs_gbm(self) -> "ForecastSettings":
+        if self.known_future is not None and self.model != "gbm":
+            raise ValueError(f"known_future is an input of the global model: set model: gbm (model is {self.model!r}), or remove known_future")
+        return self
 
 
 class MonitorSettings(Frozen):
@@ -276,6 +300,10 @@ def parse(data: Any, where: str, base_dir: Path | None = None) -> Settings:
     source = settings.source
     if base_dir is not None and isinstance(source, FileSource) and source.path and not source.path.is_absolute():
         settings = settings.model_copy(update={"source": source.model_copy(update={"path": base_dir / source.path})})
+    known = settings.forecast.known_future
+    if base_dir is not None and known is not None and not known.path.is_absolute():
+        forecast = settings.forecast.model_copy(update={"known_future": known.model_copy(update={"path": base_dir / known.path})})
+        settings = settings.model_copy(update={"forecast": forecast})
     revops = settings.revops
     if base_dir is not None and revops is not None:
         files = {k: base_dir / v for k in ("opportunities", "products", "orders") if (v := getattr(revops, k)) is not None and not v.is_absolute()}

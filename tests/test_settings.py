@@ -32,6 +32,15 @@ def test_relative_paths_resolve_from_the_config_file(tmp_path):
     assert config.source.path == tmp_path / "orders.csv"
 
 
+def test_known_future_resolves_from_the_config_file_and_needs_the_global_model(tmp_path):
+    config = settings.load(write(tmp_path, MINIMAL + "forecast:\n  model: gbm\n  known_future: {path: calendar.csv, open: Open}\n"))
+    assert config.forecast.known_future.path == tmp_path / "calendar.csv"
+    assert config.forecast.known_future.open == "Open"
+    path = write(tmp_path, MINIMAL + "forecast:\n  model: ets\n  known_future: {path: calendar.csv}\n")
+    with pytest.raises(ConfigError, match=r"forecast: known_future is an input of the global model: set model: gbm \(model is 'ets'\)"):
+        settings.load(path)
+
+
 def test_unknown_key_names_file_and_path(tmp_path):
     path = write(tmp_path, MINIMAL + "monitor:\n  rules:\n    - kind: band\n      nn: 3\n")
     with pytest.raises(ConfigError) as error:
