@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 import pandas as pd
@@ -33,10 +33,12 @@ from forecaster.batches import SERIES_PER_READ, batches
 from forecaster.data.series import TOTAL, last_complete, next_period, period_span, period_starts, periods_between, points_from_orders, regular_each
 from forecaster.data.sources import open_source
 from forecaster.deviations import Deviations
-from forecaster.errors import InputError
+from forecaster.errors import ForecasterError, InputError
+from forecaster.global_forecast import MODEL as GLOBAL_MODEL, GlobalJob, forecast_global
 from forecaster.logs import bound
 from forecaster.parallel import Outcome, map_batches
 from forecaster.quota_pacing import RULE as QUOTA_RULE, observe_pace, quota_message
+from forecaster.regressors import read_known_future
 from forecaster.revops import pipeline_outlook
 from forecaster.series_job import SeriesJob, run_series_job
 from forecaster.settings import Settings
@@ -191,25 +193,30 @@ class Engine:
         return [i for i in ids if i in keep]
 
     def forecast(self, as_of: dt.datetime, end: pd.Timestamp, series: list[str], summary: RunSummary) -> None:
-        """Issue a vintage for every watched series that has none at ``as_of``; the fits run on ``parallel.backend``.
+        """Issue a vintage for every watched series that has none at ``as_of``.
 
-        Histories are read a few hundred series at a time and results stored batch by batch, so
-        memory stays bounded however many series there are.
+        Per-series models run on ``parallel.backend``: histories are read a few hundred series at
+        a time and results stored batch by batch, so memory stays bounded however many series
+        there are. The global model (``model: gbm``) is fitted once across all of them, in this
+        process (its trees use every core).
         """
         issued = self.store.forecasts.issued(as_of)
         pending = [s for s in series if s not in issued]
+        histories = self._histories(pending, end, summary)
+        if self.settings.forecast.model == GLOBAL_MODEL:
+            outcomes = self._global_outcomes(dict(histories), summary)
+        else:
+            outcomes = map_batches(run_series_job, self._jobs(histories, self._choices(), end), self.settings.parallel)
         handled = 0
-        for batch in map_batches(run_series_job, self._jobs(pending, end, summary), self.settings.parallel):
+        for batch in outcomes:
             self._store_forecasts(batch, as_of, end, summary)
             handled += len(batch)
             if self.progress is not None:
                 self.progress(handled + len(summary.waiting), len(pending))
 
-    def _jobs(self, pending: list[str], end: pd.Timestamp, summary: RunSummary) -> Iterator[tuple[str, SeriesJob]]:
-        """A forecast job per series with enough history; the others are noted as waiting."""
+    def _histories(self, pending: list[str], end: pd.Timestamp, summary: RunSummary) -> Iterator[tuple[str, pd.Series]]:
+        """Each series' regular history up to ``end``, read a block at a time; those too short are noted as waiting."""
         cfg = self.settings.forecast
-        params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
-        choices = self.store.forecasts.choices() if cfg.model == "auto" else {}
         first = (end - period_span(cfg.history, self.freq)).date()
         for chunk in batches(pending, SERIES_PER_READ):
             histories = regular_each(self.store.orders.points(end=end.date(), series=chunk, start=first), self.freq, end)
@@ -217,9 +224,40 @@ class Engine:
                 y = histories.pop(series_id, pd.Series(dtype=float)).iloc[-cfg.history :]
                 if len(y) < self.settings.series.min_history:
                     summary.waiting.append(series_id)
-                    continue
-                model = self._model_for(choices.get(series_id), end)
-                yield series_id, SeriesJob(y, self.freq, cfg.horizon, LEVELS, model, tuple(cfg.candidates), cfg.backtest_folds, params, self.settings.monitor.calendar)
+                else:
+                    yield series_id, y
+
+    def _jobs(self, histories: Iterable[tuple[str, pd.Series]], choices: Mapping[str, ModelChoice], end: pd.Timestamp) -> Iterator[tuple[str, SeriesJob]]:
+        """A per-series forecast job for each history, with the configured model or the stored choice."""
+        cfg = self.settings.forecast
+        params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
+        for series_id, y in histories:
+            model = self._model_for(choices.get(series_id), end)
+            yield series_id, SeriesJob(y, self.freq, cfg.horizon, LEVELS, model, tuple(cfg.candidates), cfg.backtest_folds, params, self.settings.monitor.calendar)
+
+    def _global_outcomes(self, histories: dict[str, pd.Series], summary: RunSummary) -> Iterator[list[Outcome]]:
+        """Every series forecast by one fit of the global model, in batches to store.
+
+        An unreadable known-future file fails the step with its path and line (the run is
+        partial); with too little history to calibrate it, ``forecast_frame`` uses seasonal naive.
+        """
+        if not histories:
+            return
+        cfg = self.settings.forecast
+        known = cfg.known_future
+        try:
+            job = GlobalJob(
+                freq=self.freq, horizon=cfg.horizon, levels=LEVELS, folds=cfg.backtest_folds, calendar=self.settings.monitor.calendar,
+                known=read_known_future(known.path, known.series, known.date, known.columns, known.open, self.freq) if known else None,
+                known_source=str(known.path) if known else "", holidays_country=cfg.holidays_country,
+            )
+            forecasts, failures = forecast_global(histories, job)
+        except ForecasterError as exc:
+            summary.failed[GLOBAL_MODEL] = str(exc)
+            log.warning("forecast: %s", exc)
+            return
+        outcomes = [Outcome(s, value=forecasts[s]) if s in forecasts else Outcome(s, error=failures.get(s, "not forecast")) for s in histories]
+        yield from batches(outcomes, SERIES_PER_READ)
 
     def _store_forecasts(self, batch: list[Outcome], as_of: dt.datetime, end: pd.Timestamp, summary: RunSummary) -> None:
         """Store a batch's vintages in one transaction; report the series that failed."""
@@ -240,6 +278,10 @@ class Engine:
         summary.forecast += len(frames)
         if frames and summary.forecast == len(frames):
             _crash_point("mid_forecast")
+
+    def _choices(self) -> dict[str, ModelChoice]:
+        """The stored model choices, read only when ``model: auto`` uses them."""
+        return self.store.forecasts.choices() if self.settings.forecast.model == "auto" else {}
 
     def _model_for(self, stored: ModelChoice | None, end: pd.Timestamp) -> str:
         """The configured model, the stored choice while it is fresh, else ``auto`` (select in this run)."""

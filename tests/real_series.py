@@ -23,8 +23,20 @@ NOISE = 0.16  # relative sd of the same-weekday-and-promo expectation on these s
 
 @functools.lru_cache(maxsize=1)
 def _rossmann() -> pd.DataFrame:
-    sales = pd.read_csv(DATA / "rossmann/train.csv.gz", dtype={"StateHoliday": str}, usecols=["Store", "Date", "Sales", "Promo"])
+    columns = ["Store", "Date", "Sales", "Promo", "Open", "StateHoliday", "SchoolHoliday"]
+    sales = pd.read_csv(DATA / "rossmann/train.csv.gz", dtype={"StateHoliday": str}, usecols=columns)
     return sales.assign(ds=pd.to_datetime(sales.Date)).sort_values(["Store", "ds"], ignore_index=True)
+
+
+def rossmann_known_future(stores: list[int], path: Path, since: str = "2013-01-01") -> Path:
+    """A known-future file of ``stores`` at ``path``: ``series, day, promo, school_holiday, state_holiday, open`` per day."""
+    sales = _rossmann()
+    sales = sales[sales.Store.isin(stores) & (sales.ds >= since)]
+    pd.DataFrame({
+        "series": "store " + sales.Store.astype(str), "day": sales.Date, "promo": sales.Promo, "school_holiday": sales.SchoolHoliday,
+        "state_holiday": (sales.StateHoliday != "0").astype(int), "open": sales.Open,
+    }).to_csv(path, index=False)
+    return path
 
 
 Change = tuple[str, str, float]  # (first day, last day, factor): sales multiplied by factor on those days
