@@ -31,6 +31,7 @@ class ForecastResult:
     notes: dict[str, str] = field(default_factory=dict)
     choices: dict[str, str] = field(default_factory=dict)  # series -> model used
     backtest: pd.DataFrame | None = None  # the rows selection and calibration came from
+    calibrations: dict = field(default_factory=dict)  # model -> the ConformalIntervals its forecasts got
 
 
 def choose_model(y: pd.Series, freq: str, model: str, candidates: Sequence[str], horizon: int, folds: int, params: dict) -> tuple[str, dict[str, float], str]:
@@ -82,12 +83,15 @@ def forecast_frame(
     folds: int = 3,
     model_params: dict | None = None,
     future: pd.DataFrame | None = None,
+    calibrations: dict | None = None,
 ) -> ForecastResult:
     """Forecast every series of a long ``unique_id, ds, y[, regressors..., open]`` frame ``horizon`` periods ahead.
 
     ``future`` gives the regressors (and ``open``) over the horizon. Missing periods inside a series
     count as zero sales. A series that cannot be forecast is reported in ``failures`` and left
     out; the others still come out. With an ``open`` column the result has a ``closed`` column.
+    ``calibrations`` (model -> ConformalIntervals, calibrated earlier) spare a single model its
+    backtest; the result's ``calibrations`` are the ones its forecasts got.
     """
     from forecaster.backtesting import candidate_rows
 
@@ -95,23 +99,26 @@ def forecast_frame(
     levels = sorted({int(v) for v in levels})
     long, failures = regularize(long, freq)
     models = list(dict.fromkeys(candidates)) if model == "auto" else [model]
-    rows, backtest_failures = candidate_rows(long, freq, models, horizon, folds, params)
+    known = {m: c for m, c in (calibrations or {}).items() if len(models) == 1 and m in models and set(levels) <= set(c.levels)}
+    rows, backtest_failures = candidate_rows(long, freq, [m for m in models if m not in known], horizon, folds, params)
     choices, notes = _choose(long, rows, models, freq)
     for series_id, reason in backtest_failures.items():
         notes.setdefault(series_id, f"not backtested ({reason})")
-    frames = []
+    frames, used_calibrations = [], {}
     for name in sorted(set(choices.values())):
         chosen = [sid for sid, m in choices.items() if m == name]
-        frame, model_failures, model_notes = _forecast_with(name, long[long["unique_id"].isin(chosen)], future, freq, horizon, levels, rows, params)
+        frame, model_failures, model_notes, calibration = _forecast_with(name, long[long["unique_id"].isin(chosen)], future, freq, horizon, levels, rows, params, known.get(name))
         failures.update(model_failures)
         notes.update(model_notes)
         frames.append(frame)
+        if calibration is not None:
+            used_calibrations[name] = calibration
     columns = ["unique_id", "ds", "model", "yhat", *[f"yhat_{side}_{lv}" for lv in levels for side in ("lo", "hi")]]
     if OPEN in long.columns:
         columns.append("closed")
     out = pd.concat(frames, ignore_index=True)[columns].sort_values(["unique_id", "ds"], ignore_index=True) if frames else pd.DataFrame(columns=columns)
     used = out.groupby("unique_id")["model"].first().to_dict() if len(out) else {}
-    return ForecastResult(out, failures, notes, used, rows)
+    return ForecastResult(out, failures, notes, used, rows, used_calibrations)
 
 
 def _choose(long: pd.DataFrame, rows: pd.DataFrame, models: list[str], freq: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -132,23 +139,24 @@ def _choose(long: pd.DataFrame, rows: pd.DataFrame, models: list[str], freq: str
     return choices, notes
 
 
-def _forecast_with(name, long, future, freq, horizon, levels, rows, params) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
-    """Forecasts of ``long``'s series by model ``name`` with conformal intervals from its backtest rows."""
+def _forecast_with(name, long, future, freq, horizon, levels, rows, params, calibration=None) -> tuple[pd.DataFrame, dict[str, str], dict[str, str], object]:
+    """Forecasts of ``long``'s series by model ``name`` with conformal intervals from ``calibration``, else its backtest rows.
+
+    Returns the frame, failures, notes and the calibration used (None: the model's own intervals).
+    """
     from forecaster.intervals import ConformalIntervals
 
-    failures, notes = {}, {}
-    residuals = rows[(rows["model"] == name) & np.isfinite(rows["y"].astype(float))] if len(rows) else rows
-    try:
-        calibration = ConformalIntervals.fit(residuals, levels) if len(residuals) else None
-    except ModelError as exc:
-        calibration, reason = None, str(exc)
-    else:
-        reason = "no backtest residuals"
+    failures, notes, reason = {}, {}, "no backtest residuals"
+    if calibration is None:
+        residuals = rows[(rows["model"] == name) & np.isfinite(rows["y"].astype(float))] if len(rows) else rows
+        try:
+            calibration = ConformalIntervals.fit(residuals, levels) if len(residuals) else None
+        except ModelError as exc:
+            reason = str(exc)
     if is_global(name):
         if calibration is None:
-            return _forecast_with(FALLBACK_MODEL, long, future, freq, horizon, levels, rows, params)[0], failures, {
-                sid: f"{name} could not be calibrated ({reason}); used {FALLBACK_MODEL}" for sid in long["unique_id"].unique()
-            }
+            frame = _forecast_with(FALLBACK_MODEL, long, future, freq, horizon, levels, rows, params)[0]
+            return frame, failures, {sid: f"{name} could not be calibrated ({reason}); used {FALLBACK_MODEL}" for sid in long["unique_id"].unique()}, None
         series_future = future[future["unique_id"].isin(long["unique_id"])] if future is not None else None
         panel = build_panel(long, freq, horizon, series_future)
         frame = _create(name, params).fit(panel).predict(panel).assign(model=name)
@@ -158,7 +166,7 @@ def _forecast_with(name, long, future, freq, horizon, levels, rows, params) -> t
         frame = calibration.apply(frame)
     elif len(frame):
         notes.update({sid: f"{name} intervals are the model's own ({reason})" for sid in frame["unique_id"].unique()})
-    return frame, failures, notes
+    return frame, failures, notes, calibration
 
 
 def _create(name: str, params: dict):

@@ -73,6 +73,21 @@ class ConformalIntervals:
         pooled_scale = float(np.median(list(series_scale.values())))
         return cls(levels, quantiles, profile, series_scale, pooled_scale, len(rows))
 
+    def as_dict(self) -> dict:
+        """The calibration as plain JSON-ready data (``from_dict`` reads it back)."""
+        return {
+            "levels": list(self.levels), "quantiles": {str(k): list(v) for k, v in self.quantiles.items()},
+            "profile": self.profile.tolist(), "series_scale": self.series_scale, "pooled_scale": self.pooled_scale, "residuals": self.residuals,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ConformalIntervals:
+        return cls(
+            tuple(data["levels"]), {int(k): (float(v[0]), float(v[1])) for k, v in data["quantiles"].items()},
+            np.asarray(data["profile"], dtype=float), {str(k): float(v) for k, v in data["series_scale"].items()},
+            float(data["pooled_scale"]), int(data["residuals"]),
+        )
+
     def apply(self, forecasts: pd.DataFrame, nonnegative: bool = True) -> pd.DataFrame:
         """``forecasts`` (``unique_id, ds, yhat``, in step order per series) with calibrated bound columns.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import pandas as pd
@@ -94,3 +95,12 @@ def test_too_few_residuals_for_a_level_are_refused(rossmann) -> None:
     with pytest.raises(ModelError, match="too few"):
         ConformalIntervals.fit(few, (80, 95))
     assert min_residuals(80) == 9 and min_residuals(95) == 39
+
+
+def test_a_calibration_read_back_from_json_puts_the_same_bounds_and_spares_the_backtest(rossmann) -> None:
+    history = rossmann[rossmann["ds"] < HOLDOUT]
+    first = forecast_frame(history, 28, model="naive", folds=3)
+    stored = json.loads(json.dumps(first.calibrations["naive"].as_dict()))
+    again = forecast_frame(history, 28, model="naive", folds=3, calibrations={"naive": ConformalIntervals.from_dict(stored)})
+    pd.testing.assert_frame_equal(again.forecasts, first.forecasts)
+    assert len(first.backtest) > 0 and len(again.backtest) == 0
