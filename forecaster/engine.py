@@ -35,6 +35,7 @@ from forecaster.data.sources import open_source
 from forecaster.deviations import Deviations
 from forecaster.errors import ForecasterError, InputError
 from forecaster.global_forecast import MODEL as GLOBAL_MODEL, GlobalJob, forecast_global
+from forecaster.intervals import ConformalIntervals
 from forecaster.logs import bound
 from forecaster.parallel import Outcome, map_batches
 from forecaster.quota_pacing import RULE as QUOTA_RULE, observe_pace, quota_message
@@ -204,7 +205,7 @@ class Engine:
         pending = [s for s in series if s not in issued]
         histories = self._histories(pending, end, summary)
         if self.settings.forecast.model == GLOBAL_MODEL:
-            outcomes = self._global_outcomes(dict(histories), summary)
+            outcomes = self._global_outcomes(dict(histories), end, summary)
         else:
             outcomes = map_batches(run_series_job, self._jobs(histories, self._choices(), end), self.settings.parallel)
         handled = 0
@@ -235,8 +236,11 @@ class Engine:
             model = self._model_for(choices.get(series_id), end)
             yield series_id, SeriesJob(y, self.freq, cfg.horizon, LEVELS, model, tuple(cfg.candidates), cfg.backtest_folds, params, self.settings.monitor.calendar)
 
-    def _global_outcomes(self, histories: dict[str, pd.Series], summary: RunSummary) -> Iterator[list[Outcome]]:
+    def _global_outcomes(self, histories: dict[str, pd.Series], end: pd.Timestamp, summary: RunSummary) -> Iterator[list[Outcome]]:
         """Every series forecast by one fit of the global model, in batches to store.
+
+        The intervals' calibration (a backtest: three more fits) is stored and refreshed every
+        ``reselect_every`` periods, so the runs between fit the model once.
 
         An unreadable known-future file fails the step with its path and line (the run is
         partial); with too little history to calibrate it, ``forecast_frame`` uses seasonal naive.
@@ -249,15 +253,27 @@ class Engine:
             job = GlobalJob(
                 freq=self.freq, horizon=cfg.horizon, levels=LEVELS, folds=cfg.backtest_folds, calendar=self.settings.monitor.calendar,
                 known=read_known_future(known.path, known.series, known.date, known.columns, known.open, self.freq) if known else None,
-                known_source=str(known.path) if known else "", holidays_country=cfg.holidays_country,
+                known_source=str(known.path) if known else "", holidays_country=cfg.holidays_country, calibration=self._fresh_calibration(end),
             )
-            forecasts, failures = forecast_global(histories, job)
+            result = forecast_global(histories, job)
         except ForecasterError as exc:
             summary.failed[GLOBAL_MODEL] = str(exc)
             log.warning("forecast: %s", exc)
             return
-        outcomes = [Outcome(s, value=forecasts[s]) if s in forecasts else Outcome(s, error=failures.get(s, "not forecast")) for s in histories]
+        if result.calibration is not None and result.calibration is not job.calibration:
+            self.store.forecasts.save_calibration(GLOBAL_MODEL, end.date(), result.calibration.as_dict())
+        outcomes = [
+            Outcome(s, value=result.forecasts[s]) if s in result.forecasts else Outcome(s, error=result.failures.get(s, "not forecast")) for s in histories
+        ]
         yield from batches(outcomes, SERIES_PER_READ)
+
+    def _fresh_calibration(self, end: pd.Timestamp) -> ConformalIntervals | None:
+        """The global model's stored interval calibration, unless ``reselect_every`` periods old or for other levels."""
+        stored = self.store.forecasts.calibration(GLOBAL_MODEL)
+        if stored is None or not 0 <= periods_between(pd.Timestamp(stored[0]), end, self.freq) < self.settings.forecast.reselect_every:
+            return None
+        calibration = ConformalIntervals.from_dict(stored[1])
+        return calibration if set(LEVELS) <= set(calibration.levels) else None
 
     def _store_forecasts(self, batch: list[Outcome], as_of: dt.datetime, end: pd.Timestamp, summary: RunSummary) -> None:
         """Store a batch's vintages in one transaction; report the series that failed."""

@@ -3,8 +3,9 @@
 A global model learns from all series at once, so it cannot run as one job per series as
 ``series_job`` does. The engine hands it every history. It lays them out as one panel with the
 known-future inputs (``forecast.known_future``; public holidays with ``holidays_country``) and
-each day's open flag, and ``forecast_frame`` fits the model, calibrates its intervals on a
-backtest of the same panel and forecasts. Without an open column in the file, the monitor's
+each day's open flag, and ``forecast_frame`` fits the model and forecasts. Its intervals are
+calibrated on a backtest of the same panel, which costs three more fits; the engine keeps the
+calibration and refreshes it every ``forecast.reselect_every`` periods. Without an open column in the file, the monitor's
 calendar decides: past days without sales that were closed days, and the days ahead the store
 will most likely be closed, are neither learned from nor forecast as demand.
 """
@@ -19,6 +20,7 @@ import pandas as pd
 from alerts.calendar import Calendar
 from forecaster.data.series import PANDAS_FREQ, next_period
 from forecaster.forecasting import forecast_frame
+from forecaster.intervals import ConformalIntervals
 from forecaster.models.panel import OPEN
 from forecaster.regressors import add_holidays, horizon_rows
 from forecaster.series_job import SeriesForecast
@@ -39,24 +41,36 @@ class GlobalJob:
     known: pd.DataFrame | None = None  # ``read_known_future``'s frame
     known_source: str = ""  # the file it came from, for messages
     holidays_country: str | None = None
+    calibration: ConformalIntervals | None = None  # calibrated in an earlier run: no backtest in this one
 
 
-def forecast_global(histories: dict[str, pd.Series], job: GlobalJob) -> tuple[dict[str, SeriesForecast], dict[str, str]]:
-    """Forecast every series of ``histories`` (regular, by id) with one fit; returns forecasts and failures by series.
+@dataclass(frozen=True)
+class GlobalForecast:
+    """Forecasts and failures by series, and the intervals' calibration (None when the model fell back)."""
 
-    A series whose known future does not cover the horizon fails with the file and the first
-    missing day; the others are still forecast.
+    forecasts: dict[str, SeriesForecast]
+    failures: dict[str, str]
+    calibration: ConformalIntervals | None
+
+
+def forecast_global(histories: dict[str, pd.Series], job: GlobalJob) -> GlobalForecast:
+    """Forecast every series of ``histories`` (regular, by id) with one fit.
+
+    Its intervals come from ``job.calibration``, else from a backtest of the same panel. A series
+    whose known future does not cover the horizon fails with the file and the first missing day;
+    the others are still forecast.
     """
     long, future, failures = _panel_frames(histories, job)
     if long.empty:
-        return {}, failures
-    result = forecast_frame(long, job.horizon, freq=job.freq, levels=job.levels, model=MODEL, folds=job.folds, future=future)
+        return GlobalForecast({}, failures, None)
+    earlier = {MODEL: job.calibration} if job.calibration is not None else None
+    result = forecast_frame(long, job.horizon, freq=job.freq, levels=job.levels, model=MODEL, folds=job.folds, future=future, calibrations=earlier)
     failures.update(result.failures)
     forecasts = {
         str(series_id): SeriesForecast(frame.drop(columns=["unique_id", "closed"]).reset_index(drop=True), result.notes.get(str(series_id)), None)
         for series_id, frame in result.forecasts.groupby("unique_id", sort=False)
     }
-    return forecasts, failures
+    return GlobalForecast(forecasts, failures, result.calibrations.get(MODEL))
 
 
 def _panel_frames(histories: dict[str, pd.Series], job: GlobalJob) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:

@@ -32,6 +32,11 @@ def vintage(engine: DailyEngine) -> pd.DataFrame:
     return frame.assign(ds=pd.to_datetime(frame["ds"]))
 
 
+def vintage_count(engine: DailyEngine) -> int:
+    with engine.store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count(sa.distinct(forecasts.c.issued_at)))).scalar_one()
+
+
 def known(tmp_path, stores=STORES):
     return {"path": str(rossmann_known_future(stores, tmp_path / "known.csv")), "series": "series", "date": "day", "open": "open"}
 
@@ -151,6 +156,23 @@ def test_too_little_history_to_calibrate_the_global_model_falls_back_to_naive(tm
     assert not summary.failed and summary.forecast == 2
     assert set(frame["model"]) == {"naive"}
     assert summary.notes == dict.fromkeys(["store 1", "store 2"], "gbm could not be calibrated (no backtest residuals); used naive")
+
+
+def test_daily_runs_refit_and_recalibrate_the_intervals_every_reselect_every_days(tmp_path):
+    long = rossmann_long(STORES[:4], since="2014-06-01")
+    engine = DailyEngine(long, tmp_path, series={"min_history": 56}, monitor={"lead": 1}, forecast={
+        "model": "gbm", "horizon": 14, "backtest_folds": 2, "reselect_every": 2, "known_future": known(tmp_path, STORES[:4]),
+    })
+    calibrated = []
+    try:
+        for day in (dt.date(2015, 6, 1), dt.date(2015, 6, 2), dt.date(2015, 6, 3)):
+            engine.run_days(day, day)
+            calibrated.append(engine.store.forecasts.calibration("gbm")[0])
+        assert vintage_count(engine) == 3
+    finally:
+        engine.close()
+    # Calibrated for the last complete day of the first run, kept a day, refreshed on the second day after.
+    assert calibrated == [dt.date(2015, 5, 31), dt.date(2015, 5, 31), dt.date(2015, 6, 2)]
 
 
 def test_the_monitor_judges_actuals_against_the_global_forecasts(tmp_path):

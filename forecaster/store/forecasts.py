@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from forecaster.store import utc_naive
-from forecaster.store.tables import forecasts, model_choices
+from forecaster.store.tables import forecasts, interval_calibrations, model_choices
 
 _BOUNDS = {"lo80": "yhat_lo_80", "hi80": "yhat_hi_80", "lo95": "yhat_lo_95", "hi95": "yhat_hi_95"}
 
@@ -133,6 +133,20 @@ class ForecastRepository:
             done = conn.execute(model_choices.update().where(model_choices.c.series_id == series_id).values(values)).rowcount
             if not done:
                 conn.execute(model_choices.insert().values(series_id=series_id, **values))
+
+    def calibration(self, model: str) -> tuple[dt.date, dict] | None:
+        """The intervals last calibrated for a global ``model`` (as saved) and the period they were calibrated for."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(interval_calibrations).where(interval_calibrations.c.model == model)).first()
+        return (row.calibrated_for, json.loads(row.intervals)) if row else None
+
+    def save_calibration(self, model: str, calibrated_for: dt.date, intervals: dict) -> None:
+        """Keep a global model's calibrated intervals (JSON-ready) until the next calibration."""
+        values = {"calibrated_for": calibrated_for, "intervals": json.dumps(intervals)}
+        with self.engine.begin() as conn:
+            done = conn.execute(interval_calibrations.update().where(interval_calibrations.c.model == model).values(values)).rowcount
+            if not done:
+                conn.execute(interval_calibrations.insert().values(model=model, **values))
 
 
 def _rows(issued: dt.datetime, frames: Mapping[str, pd.DataFrame]) -> list[dict]:

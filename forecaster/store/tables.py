@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 metadata = sa.MetaData()
 _KEY = sa.String(255)
@@ -62,6 +63,16 @@ model_choices = sa.Table(
     sa.Column("scores", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("selected_for", sa.Date, nullable=False),
+)
+
+# A global model's conformal intervals (forecaster.intervals, as JSON: one scale per series),
+# refreshed every forecast.reselect_every periods; the runs between refit the model only.
+interval_calibrations = sa.Table(
+    "interval_calibrations",
+    metadata,
+    sa.Column("model", sa.String(32), primary_key=True),
+    sa.Column("calibrated_for", sa.Date, nullable=False),
+    sa.Column("intervals", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
 )
 
 runs = sa.Table(
