@@ -8,7 +8,10 @@ reselecting, horizon 28); and 10,000 series resampled from Rossmann stores with 
 and memory show. The forecast phase runs on each backend: ``local``, ``processes``, ``dask`` with
 a local cluster the run starts and stops, and ``dask`` with a scheduler and workers already
 running (started as their own processes before the run, as an operator keeps them beside the
-service; their memory counts). The monitor phase judges one new day per series against a week
+service; their memory counts). The ``global`` phase runs the forecast phase with ``model: gbm``,
+one gradient-boosting model across every series of the set, in the engine's process (its closed
+days from the calendar): on a first run, which also backtests it on 3 folds to calibrate its
+intervals, and on the next day's run, which keeps that calibration and fits once. The monitor phase judges one new day per series against a week
 of earlier vintages (seasonal naive forecasts written to the store directly, so the set-up stays
 short), and the dashboard's overview page is computed over the same store. Each engine run
 starts in a fresh process, as a scheduled run would; its peak memory is the largest
@@ -21,7 +24,7 @@ own parallelism (``n_jobs`` = workers), and Prophet fitted per series on a sampl
 extrapolated to every series (marked so).
 
     python3 benchmarks/speed.py [--stores 1115] [--big 10000] [--workers 2] [--prophet-sample 20]
-                                [--phases forecast,monitor,overview]
+                                [--phases forecast,global,monitor,overview]
 
 prints a table and writes it under "Speed" in benchmarks/README.md.
 """
@@ -59,7 +62,7 @@ README = Path(__file__).parent / "README.md"
 AS_OF = dt.date(2015, 8, 1)
 HISTORY, HORIZON = 730, 28
 TIMEZONE = "Europe/Berlin"
-PHASES = ("forecast", "monitor", "overview")
+PHASES = ("forecast", "global", "monitor", "overview")
 
 
 class PeakMemory:
@@ -200,13 +203,21 @@ def dask_cluster(workers: int, folder: Path):
             process.wait(timeout=60)
 
 
-def _forecast_row(name: str, base: Path, model: str, history: int, backend: str, parallel: dict, workers: tuple[int, ...] = ()) -> dict:
-    """The forecast phase of one run on a copy of the set's store, as a row of the table."""
+def _forecast_row(
+    name: str, base: Path, model: str, history: int, backend: str, parallel: dict, workers: tuple[int, ...] = (), phase: str = "forecast", day_before: bool = False,
+) -> dict:
+    """The forecast phase of one run on a copy of the set's store, as a row of the table (under ``phase``).
+
+    ``day_before``: a run the day before goes first, untimed, so the timed one is the next daily run.
+    """
     copy = base.with_name(f"{base.stem}-forecast.db")
     shutil.copy(base, copy)
-    summary, peak = measured(_run, f"sqlite:///{copy}", _settings(model, parallel, history), AS_OF, workers=workers)
+    settings = _settings(model, parallel, history)
+    if day_before:
+        _run(f"sqlite:///{copy}", settings, AS_OF - dt.timedelta(days=1))
+    summary, peak = measured(_run, f"sqlite:///{copy}", settings, AS_OF, workers=workers)
     copy.unlink()
-    row = {"set": name, "phase": "forecast", "method": f"salescast {model}, {backend}", "series": summary.forecast,
+    row = {"set": name, "phase": phase, "method": f"salescast {model}, {backend}", "series": summary.forecast,
            "seconds": summary.steps["forecast"]["seconds"], "peak_mib": peak}
     print(row, file=sys.stderr, flush=True)
     return row
@@ -228,6 +239,9 @@ def engine_phases(name: str, long: pd.DataFrame, model: str, history: int, worke
         rows += [_forecast_row(name, base, model, history, backend, parallel) for backend, parallel in backends.items()]
         with dask_cluster(workers, folder) as (address, pids):
             rows.append(_forecast_row(name, base, model, history, f"dask scheduler ({workers}, running)", {"backend": "dask", "scheduler": address}, pids))
+    if "global" in phases:
+        for day_before, what in ((False, "first run: backtest for its intervals + fit"), (True, "next day: fit only")):
+            rows.append(_forecast_row(name, base, "gbm", history, f"in-process, {what}", {"backend": "local"}, phase="forecast, global model", day_before=day_before))
     if phases & {"monitor", "overview"}:
         # A day's monitor run: vintages of the week before (and today's, so no forecast runs), the
         # day before judged untimed, then today's one new day per series timed; then the
