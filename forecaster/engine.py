@@ -199,7 +199,7 @@ class Engine:
         Per-series models run on ``parallel.backend``: histories are read a few hundred series at
         a time and results stored batch by batch, so memory stays bounded however many series
         there are. The global model (``model: gbm``) is fitted once across all of them, in this
-        process (its trees use every core).
+        process, its trees on ``parallel.workers`` threads (default: every core).
         """
         issued = self.store.forecasts.issued(as_of)
         pending = [s for s in series if s not in issued]
@@ -254,6 +254,7 @@ class Engine:
                 freq=self.freq, horizon=cfg.horizon, levels=LEVELS, folds=cfg.backtest_folds, calendar=self.settings.monitor.calendar,
                 known=read_known_future(known.path, known.series, known.date, known.columns, known.open, self.freq) if known else None,
                 known_source=str(known.path) if known else "", holidays_country=cfg.holidays_country, calibration=self._fresh_calibration(end),
+                threads=self.settings.parallel.workers,
             )
             result = forecast_global(histories, job)
         except ForecasterError as exc:

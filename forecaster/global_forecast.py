@@ -42,6 +42,7 @@ class GlobalJob:
     known_source: str = ""  # the file it came from, for messages
     holidays_country: str | None = None
     calibration: ConformalIntervals | None = None  # calibrated in an earlier run: no backtest in this one
+    threads: int | None = None  # OpenMP threads of the trees; None: every core
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,12 @@ def forecast_global(histories: dict[str, pd.Series], job: GlobalJob) -> GlobalFo
     long, future, failures = _panel_frames(histories, job)
     if long.empty:
         return GlobalForecast({}, failures, None)
+    import sklearn.ensemble  # noqa: F401  (loads OpenMP, which a limit reaches only once loaded)
+    from threadpoolctl import threadpool_limits
+
     earlier = {MODEL: job.calibration} if job.calibration is not None else None
-    result = forecast_frame(long, job.horizon, freq=job.freq, levels=job.levels, model=MODEL, folds=job.folds, future=future, calibrations=earlier)
+    with threadpool_limits(job.threads, user_api="openmp"):
+        result = forecast_frame(long, job.horizon, freq=job.freq, levels=job.levels, model=MODEL, folds=job.folds, future=future, calibrations=earlier)
     failures.update(result.failures)
     forecasts = {
         str(series_id): SeriesForecast(frame.drop(columns=["unique_id", "closed"]).reset_index(drop=True), result.notes.get(str(series_id)), None)

@@ -109,7 +109,9 @@ class ParallelSettings(Frozen):
     """``parallel:``: where the per-series work of a run goes."""
 
     backend: Literal["local", "processes", "dask"] = Field("local", description="local: in-process; processes: all cores; dask: a Dask cluster.")
-    workers: int | None = Field(None, ge=1, description="Processes (processes) or local Dask workers; default: the machine's cores.")
+    workers: int | None = Field(
+        None, ge=1, description="Processes (processes), local Dask workers, or the threads of model gbm's trees; default: the machine's cores.",
+    )
     batch_size: int = Field(25, ge=1, description="Series per task sent to a worker.")
     scheduler: str | None = Field(None, description="Address of a running Dask scheduler (tcp://host:8786); default: a local cluster.")
 

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from threadpoolctl import threadpool_info
 
+from forecaster.models.gbm import GlobalBoosting
 from forecaster.store.tables import forecasts
 from real_series import DailyEngine, rossmann_known_future, rossmann_long
 
@@ -188,3 +190,20 @@ def test_the_monitor_judges_actuals_against_the_global_forecasts(tmp_path):
     assert sorted(j.series_id for j in judged) == sorted(f"store {s}" for s in STORES[:4])
     truth = long[long["ds"] == "2015-06-02"].set_index("unique_id")["y"]
     assert all(j.actual == truth[j.series_id] and abs(j.actual / j.expected - 1) < 0.3 for j in judged)
+
+
+def test_parallel_workers_sets_the_threads_the_trees_use(tmp_path, monkeypatch):
+    threads, fit = [], GlobalBoosting.fit
+
+    def fit_and_note_threads(model, panel):
+        threads.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"})
+        return fit(model, panel)
+
+    monkeypatch.setattr(GlobalBoosting, "fit", fit_and_note_threads)
+    engine = DailyEngine(rossmann_long(STORES[:4], since="2014-06-01"), tmp_path, series={"min_history": 56}, parallel={"workers": 1},
+                         forecast={"model": "gbm", "horizon": 14, "backtest_folds": 2})
+    try:
+        assert engine.run(AS_OF).forecast == 4
+    finally:
+        engine.close()
+    assert threads == [{1}] * 3  # two backtest folds and the fit
