@@ -3,11 +3,11 @@
 A global model learns from all series at once, so it cannot run as one job per series as
 ``series_job`` does. The engine hands it every history. It lays them out as one panel with the
 known-future inputs (``forecast.known_future``; public holidays with ``holidays_country``) and
-each day's open flag, and ``forecast_frame`` fits the model and forecasts. Its intervals are
-calibrated on a backtest of the same panel, which costs three more fits; the engine keeps the
-calibration and refreshes it every ``forecast.reselect_every`` periods. Without an open column in the file, the monitor's
-calendar decides: past days without sales that were closed days, and the days ahead the store
-will most likely be closed, are neither learned from nor forecast as demand.
+each day's open flag, and ``forecast_frame`` fits the model and forecasts. Without an open column
+in the file, the monitor's calendar decides: past days without sales that were closed days, and
+the days ahead the store will most likely be closed, are neither learned from nor forecast as
+demand. The intervals are calibrated on a backtest of the same panel, a fit per fold; the engine
+keeps the calibration and refreshes it every ``forecast.reselect_every`` periods.
 """
 
 from __future__ import annotations
@@ -90,9 +90,8 @@ def _panel_frames(histories: dict[str, pd.Series], job: GlobalJob) -> tuple[pd.D
     kept = {series_id: y for series_id, y in histories.items() if series_id not in failures}
     if not kept:
         return pd.DataFrame(), ahead, failures
-    calendar_open = {series_id: ~closed_days(y, job.calendar, job.freq) for series_id, y in kept.items()}
     long = pd.concat([pd.DataFrame({"unique_id": series_id, "ds": y.index, "y": y.to_numpy(dtype=float)}) for series_id, y in kept.items()], ignore_index=True)
-    flags = np.concatenate(list(calendar_open.values())).astype(float)
+    flags = np.concatenate([~closed_days(y, job.calendar, job.freq) for y in kept.values()]).astype(float)
     if job.known is not None:
         inputs = [c for c in job.known.columns if c not in ("unique_id", "ds", OPEN)]
         long = long.merge(job.known, on=["unique_id", "ds"], how="left").fillna({c: 0.0 for c in inputs})
