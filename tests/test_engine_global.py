@@ -34,6 +34,15 @@ def vintage(engine: DailyEngine) -> pd.DataFrame:
     return frame.assign(ds=pd.to_datetime(frame["ds"]))
 
 
+def run_once(tmp_path, forecast: dict, long: pd.DataFrame) -> tuple:
+    """One run at AS_OF in a fresh store: its summary and the vintage it issued."""
+    engine = engine_for(tmp_path, forecast, long)
+    try:
+        return engine.run(AS_OF), vintage(engine)
+    finally:
+        engine.close()
+
+
 def vintage_count(engine: DailyEngine) -> int:
     with engine.store.engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count(sa.distinct(forecasts.c.issued_at)))).scalar_one()
@@ -111,11 +120,7 @@ def test_a_store_the_known_future_does_not_cover_fails_alone(tmp_path):
     rows = pd.read_csv(path)
     rows = rows[~((rows["series"] == "store 3") & (rows["day"] >= "2015-07-01"))]
     rows.to_csv(path, index=False)
-    engine = engine_for(tmp_path, {"model": "gbm", "known_future": {**known(tmp_path, STORES[:6]), "path": str(path)}}, rossmann_long(STORES[:6], since="2013-06-01"))
-    try:
-        summary = engine.run(AS_OF)
-    finally:
-        engine.close()
+    summary, _ = run_once(tmp_path, {"model": "gbm", "known_future": {**known(tmp_path, STORES[:6]), "path": str(path)}}, rossmann_long(STORES[:6], since="2013-06-01"))
     assert list(summary.failed) == ["store 3"]
     assert str(path) in summary.failed["store 3"] and "has no row for 2015-07-01" in summary.failed["store 3"]
     assert summary.forecast == 5 and summary.exit_code == 1
@@ -126,22 +131,13 @@ def test_an_unreadable_known_future_fails_the_step_with_its_line_and_the_run_goe
     rows = pd.read_csv(path, dtype=str)
     rows.loc[4, "promo"] = "yes"
     rows.to_csv(path, index=False)
-    engine = engine_for(tmp_path, {"model": "gbm", "known_future": {**known(tmp_path, STORES[:2]), "path": str(path)}}, rossmann_long(STORES[:2], since="2014-06-01"))
-    try:
-        summary = engine.run(AS_OF)
-    finally:
-        engine.close()
+    summary, _ = run_once(tmp_path, {"model": "gbm", "known_future": {**known(tmp_path, STORES[:2]), "path": str(path)}}, rossmann_long(STORES[:2], since="2014-06-01"))
     assert summary.failed == {"gbm": f"{path}: regressor column 'promo' has values that are not numbers: line 6 ('yes')"}
     assert {"monitor", "deliver"} <= set(summary.steps) and summary.exit_code == 1
 
 
 def test_without_a_file_the_calendar_closes_the_sundays(tmp_path):
-    engine = engine_for(tmp_path, {"model": "gbm"}, rossmann_long(STORES[:6], since="2014-06-01"))
-    try:
-        summary = engine.run(AS_OF)
-        frame = vintage(engine)
-    finally:
-        engine.close()
+    summary, frame = run_once(tmp_path, {"model": "gbm"}, rossmann_long(STORES[:6], since="2014-06-01"))
     assert not summary.failed and set(frame["model"]) == {"gbm"}
     sundays = frame[frame["ds"].dt.dayofweek == 6]
     assert len(sundays) == 6 * 4 and (sundays[["yhat", "hi95"]] == 0).all().all()
@@ -149,12 +145,7 @@ def test_without_a_file_the_calendar_closes_the_sundays(tmp_path):
 
 
 def test_too_little_history_to_calibrate_the_global_model_falls_back_to_naive(tmp_path):
-    engine = engine_for(tmp_path, {"model": "gbm"}, rossmann_long(STORES[:2], since="2015-04-15"))
-    try:
-        summary = engine.run(AS_OF)
-        frame = vintage(engine)
-    finally:
-        engine.close()
+    summary, frame = run_once(tmp_path, {"model": "gbm"}, rossmann_long(STORES[:2], since="2015-04-15"))
     assert not summary.failed and summary.forecast == 2
     assert set(frame["model"]) == {"naive"}
     assert summary.notes == dict.fromkeys(["store 1", "store 2"], "gbm could not be calibrated (no backtest residuals); used naive")
