@@ -198,6 +198,8 @@ def test_backtest_view_hides_what_was_not_known_yet():
     later = known["opportunity_id"].isin(deals.loc[deals["closed_at"] >= start, "opportunity_id"])
     assert (known.loc[later, "outcome"] == "open").all()
     assert (known.loc[later, "amount"] == known.loc[later, "list_price"]).all()
+    still_open = known.merge(deals[deals["outcome"] == "open"], on="opportunity_id", suffixes=("", "_now"))
+    assert len(still_open) and (still_open["stage"] == still_open["stage_now"]).all()  # what the source says now
     result = forecast_period(known, start, "M", draws=1000)
     assert result.p10 <= result.p50 <= result.p90
 

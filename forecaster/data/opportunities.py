@@ -2,7 +2,8 @@
 
 A normalized frame has one row per opportunity with the columns of ``OPPORTUNITY_FIELDS`` plus
 every unmapped source column under its own name (account, region, ...), usable as a segment.
-Dates are calendar days (naive); ``outcome`` is ``won``, ``lost`` or ``open``.
+Dates are calendar days (naive); ``outcome`` is ``won``, ``lost`` or ``open``. An open deal's close
+date, when the source has one, is its ``expected_close`` (``closed_at`` is set for closed deals only).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 
 from forecaster.errors import InputError
 
-OPPORTUNITY_FIELDS = ["opportunity_id", "created_at", "closed_at", "stage", "outcome", "amount", "list_price", "owner", "product"]
+OPPORTUNITY_FIELDS = ["opportunity_id", "created_at", "closed_at", "expected_close", "stage", "outcome", "amount", "list_price", "owner", "product"]
 _SHOWN = 5
 
 
@@ -122,6 +123,7 @@ def normalize_opportunities(
             "opportunity_id": ids.astype(str),
             "created_at": created,
             "closed_at": closed.where(pd.Series(outcome != "open", index=raw.index)),
+            "expected_close": closed.where(pd.Series(outcome == "open", index=raw.index)),
             "stage": stage.astype(str),
             "outcome": outcome,
             "amount": amount.fillna(list_price).astype(float),
@@ -186,14 +188,15 @@ def join_table(opportunities: pd.DataFrame, path: Path, columns: OpportunityColu
 def as_known_at(opportunities: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFrame:
     """The opportunities as they looked just before ``moment``: no deal created after it, no close at or after it.
 
-    A deal that closed later is open again, at an unknown stage, worth its product's list price
-    (its final value was not known yet).
+    A deal that closed later is open again, at an unknown stage and expected close, worth its
+    product's list price (its final value was not known yet). A deal still open keeps what the
+    source says of it now: its stage, amount and expected close.
     """
     moment = pd.Timestamp(moment)
     known = opportunities[opportunities["created_at"].notna() & (opportunities["created_at"] < moment)].copy()
-    reopened = known["closed_at"].isna() | (known["closed_at"] >= moment)
+    reopened = known["closed_at"] >= moment
     known.loc[reopened, ["outcome", "stage"]] = ["open", "(open)"]
-    known.loc[reopened, "closed_at"] = pd.NaT
+    known.loc[reopened, ["closed_at", "expected_close"]] = pd.NaT
     known.loc[reopened, "amount"] = known.loc[reopened, "list_price"]
     return known.reset_index(drop=True)
 
