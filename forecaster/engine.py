@@ -30,6 +30,7 @@ from alerts.outbox import deliver_due
 from alerts.routing import Router
 from alerts.rules import rule_name
 from forecaster.batches import SERIES_PER_READ, batches
+from forecaster.data.opportunities import as_known_at
 from forecaster.data.series import TOTAL, last_complete, next_period, period_span, period_starts, periods_between, points_from_orders, regular_each
 from forecaster.data.sources import open_source
 from forecaster.deviations import Deviations
@@ -40,7 +41,7 @@ from forecaster.logs import bound
 from forecaster.parallel import Outcome, map_batches
 from forecaster.quota_pacing import RULE as QUOTA_RULE, observe_pace, quota_message
 from forecaster.regressors import read_known_future
-from forecaster.revops import pipeline_outlook
+from forecaster.revops import load_opportunities, pipeline_outlook
 from forecaster.series_job import SeriesJob, run_series_job
 from forecaster.settings import Settings
 from forecaster.store import Store
@@ -52,6 +53,7 @@ LEVELS = (80, 95)
 _CONTEXT = {"band": 0, "week": 7, "month": 31, "quarter": 92}
 CHART_PERIODS = 28
 _JUDGED_PER_SAVE = 500
+PIPELINE = "pipeline"  # the key of a failed opportunities source in RunSummary.failed
 
 
 @dataclass
@@ -63,6 +65,7 @@ class RunSummary:
     orders_changed: bool = False
     series: int = 0
     forecast: int = 0
+    pipeline_deals: int = 0
     waiting: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
@@ -85,7 +88,7 @@ class RunSummary:
     def as_dict(self) -> dict:
         """The summary kept with the run record."""
         return {
-            "series": self.series, "forecast": self.forecast, "failed": self.failed, "waiting": self.waiting,
+            "series": self.series, "forecast": self.forecast, "pipeline_deals": self.pipeline_deals, "failed": self.failed, "waiting": self.waiting,
             "opened": self.count("opened"), "escalated": self.count("escalated"), "resolved": self.count("resolved"),
             "sent": self.sent, "retrying": self.retrying, "dead": self.dead, "steps": self.steps,
         }
@@ -129,7 +132,7 @@ class Engine:
         return summary
 
     def _steps(self, as_of: dt.datetime, sync: bool, summary: RunSummary, stop: threading.Event) -> str:
-        """Sync, forecast, monitor, pace and deliver, timing each; returns the run's status."""
+        """Sync, forecast, monitor, snapshot the pipeline, pace and deliver, timing each; returns the run's status."""
         with self._step("sync", summary, lambda: int(summary.orders_changed)):
             if sync:
                 summary.orders_changed = self.sync(as_of)
@@ -137,10 +140,12 @@ class Engine:
         end = last_complete(as_of, self.settings.timezone, self.freq, self.settings.monitor.completeness_delay_hours)
         series = self.watched_series(end)
         summary.series = len(series)
+        deals: list[pd.DataFrame] = []  # the opportunities the pipeline step read, for the pace step
         steps = [
             ("forecast", lambda: self.forecast(as_of, end, series, summary), lambda: summary.forecast),
             ("monitor", lambda: self.monitor(end, series, summary), lambda: len(summary.events)),
-            ("pace", lambda: self.pace(as_of, summary), lambda: sum(e.incident.rule == QUOTA_RULE for e in summary.events)),
+            ("pipeline", lambda: deals.extend(self.snapshot(as_of, summary)), lambda: summary.pipeline_deals),
+            ("pace", lambda: self.pace(deals, as_of, summary), lambda: sum(e.incident.rule == QUOTA_RULE for e in summary.events)),
             ("deliver", lambda: self.deliver(summary), lambda: summary.sent),
         ]
         for name, step, count in steps:
@@ -163,8 +168,11 @@ class Engine:
         log.info("%s: %s in %.2f s", name, summary.steps[name]["count"], summary.steps[name]["seconds"])
 
     def sync(self, as_of: dt.datetime) -> bool:
-        """Pull changed orders into the store and refresh the points they affect."""
+        """Pull changed orders into the store and refresh the points they affect (nothing to pull for a
+        deployment that watches only the pipeline: ``revops:`` without ``source:``)."""
         config = self.settings.source
+        if config is None and self.settings.revops is not None:
+            return False
         if config is None:
             raise InputError("config: no 'source' is configured; add one to load orders")
         source = open_source(config, self.settings.timezone)
@@ -361,21 +369,37 @@ class Engine:
             first[series_id] = next_period(pd.Timestamp(min(lasts)), self.freq) if lasts else end - period_span(self.settings.monitor.lookback - 1, self.freq)
         return first
 
-    def pace(self, as_of: dt.datetime, summary: RunSummary) -> None:
+    def snapshot(self, as_of: dt.datetime, summary: RunSummary) -> list[pd.DataFrame]:
+        """Read the opportunities of ``revops:`` and store the open ones as the snapshot of the run's
+        local day (as the source knew them by that day's end); returns the opportunities read, or
+        nothing without ``revops:`` or when the source fails (the run is then partial)."""
+        revops = self.settings.revops
+        if revops is None:
+            return []
+        try:
+            deals = load_opportunities(revops)
+        except InputError as exc:
+            summary.failed[PIPELINE] = str(exc)
+            log.warning("pipeline: %s", exc)
+            return []
+        day = self._local_day(as_of)
+        known = as_known_at(deals, pd.Timestamp(day) + pd.Timedelta(days=1))
+        summary.pipeline_deals = self.store.pipeline.save(day, known[known["outcome"] == "open"])
+        return [deals]
+
+    def pace(self, deals: list[pd.DataFrame], as_of: dt.datetime, summary: RunSummary) -> None:
         """Judge the current period's revenue simulated from the pipeline against quota (``revops:``, see
         ``forecaster.quota_pacing``) and queue the message of any change."""
         revops = self.settings.revops
-        if revops is None or revops.quota is None or revops.alert_below is None:
+        if not deals or revops.quota is None or revops.alert_below is None:
             return
-        try:
-            outlook = pipeline_outlook(revops, pd.Timestamp(as_of).tz_convert(self.settings.timezone).date())
-        except InputError as exc:
-            summary.failed[QUOTA_RULE] = str(exc)
-            log.warning("quota pace: %s", exc)
-            return
+        outlook = pipeline_outlook(deals[0], revops, self._local_day(as_of))
         event = observe_pace(outlook, revops.quota, revops.alert_below, self.settings.monitor.incidents, self.store.incidents)
         if event is not None and not silenced(event, self.clock()):
             self._queue(quota_message(event, outlook, revops.coverage_target, self.clock(), self.settings.currency, self._link(event)), event, summary)
+
+    def _local_day(self, as_of: dt.datetime) -> dt.date:
+        return pd.Timestamp(as_of).tz_convert(self.settings.timezone).date()
 
     def _announce(self, event, history: list[Deviation], summary: RunSummary) -> None:
         """Persist the message for an incident event in the outbox, for every channel its route lets through."""

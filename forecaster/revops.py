@@ -1,4 +1,5 @@
-"""RevOps from files: the KPI report (the `kpis` command and the Python API) and the current period's pipeline outlook."""
+"""RevOps: the opportunities of ``revops:`` from their file, table or CRM, the KPI report (the `kpis`
+command and the Python API) and the current period's pipeline outlook."""
 
 from __future__ import annotations
 
@@ -21,31 +22,57 @@ from forecaster.pipeline_forecast import PipelineForecast, forecast_period
 from forecaster.settings import RevOpsSettings
 
 
-def kpi_report(
-    opportunities: Path,
-    freq: str = "M",
-    by: str | None = None,
-    window_days: int = 90,
+def load_opportunities(revops: RevOpsSettings) -> pd.DataFrame:
+    """Every opportunity of ``revops``'s file or source, normalized; errors name the file, table or CRM."""
+    source = revops.source
+    outcomes = Outcomes(tuple(revops.won_stages), tuple(revops.lost_stages))
+    prices = read_products(revops.products) if revops.products else None
+    if source is None:
+        return read_opportunities(revops.opportunities, revops.columns, outcomes, prices)
+    if source.kind == "sql":
+        from forecaster.data.sources.sql import read_opportunities_sql
+
+        return read_opportunities_sql(source, revops.columns, outcomes, prices)
+    if source.kind == "hubspot":
+        from forecaster.data.sources.hubspot import HubSpotDeals, hubspot_client
+
+        client = hubspot_client(source.token.get_secret_value(), source.http)
+        return HubSpotDeals(client, source.base_url, source.page_size, source.properties).load()
+    from forecaster.data.sources.salesforce import SalesforceOpportunities, salesforce_client
+
+    client = salesforce_client(source.token.get_secret_value(), source.http)
+    return SalesforceOpportunities(client, source.instance_url, source.api_version, source.fields, source.where).load()
+
+
+def read_deals(
+    path: Path,
     columns: OpportunityColumns = OpportunityColumns(),
     outcomes: Outcomes = Outcomes(),
     products: Path | None = None,
     joins: list[Path] | None = None,
+) -> pd.DataFrame:
+    """An opportunities file with list prices from ``products`` for deals without an amount, and the
+    columns of each of ``joins`` (e.g. a sales-teams table adds manager and region)."""
+    prices = read_products(products) if products else None
+    deals = read_opportunities(path, columns, outcomes, prices)
+    for table in joins or []:
+        deals = join_table(deals, table, columns)
+    return deals
+
+
+def kpi_report(
+    deals: pd.DataFrame,
+    freq: str = "M",
+    by: str | None = None,
+    window_days: int = 90,
     quotas: Path | None = None,
     orders: Path | None = None,
     order_columns: tuple[str, str, str] = ("order_id", "ordered_at", "amount"),
 ) -> pd.DataFrame:
-    """KPIs per period (and segment) of an opportunities file, with optional lookups, quotas and orders.
-
-    ``products`` gives list prices for deals without an amount, each of ``joins`` adds columns
-    (e.g. a sales-teams table adds manager and region), ``orders`` adds ``orders`` and ``aov``
-    to the total rows.
-    """
+    """KPIs per period (and segment) of normalized opportunities, with an optional quota table and
+    orders file (``orders`` adds ``orders`` and ``aov`` to the total rows)."""
     from forecaster.data.sources.files import read_table
 
-    prices = read_products(products) if products else None
-    deals = read_opportunities(opportunities, columns, outcomes, prices)
-    for table in joins or []:
-        deals = join_table(deals, table, columns)
     quota_table = read_table(quotas, file_kind(quotas)) if quotas else None
     report = opportunity_kpis(deals, freq, by, window_days, quota_table)
     if orders is not None:
@@ -66,10 +93,9 @@ def _orders(path: Path, names: tuple[str, str, str]) -> pd.DataFrame:
     return normalize(raw, OrderColumns(order_id=order_id, ordered_at=ordered_at, amount=amount, status=status), StatusPolicy(), "UTC", str(path), line)
 
 
-def pipeline_outlook(revops: RevOpsSettings, today: dt.date) -> PipelineForecast:
-    """The current period's revenue simulated from the pipeline, as of today or the file's last activity if earlier."""
-    prices = read_products(revops.products) if revops.products else None
-    deals = read_opportunities(revops.opportunities, revops.columns, Outcomes(tuple(revops.won_stages), tuple(revops.lost_stages)), prices)
+def pipeline_outlook(deals: pd.DataFrame, revops: RevOpsSettings, today: dt.date) -> PipelineForecast:
+    """The current period's revenue simulated from the pipeline, as of today or, for a file that ends
+    earlier, the day after its last activity."""
     last_activity = pd.concat([deals["created_at"], deals["closed_at"]]).max()
-    as_of = min(pd.Timestamp(today), last_activity)
+    as_of = min(pd.Timestamp(today), last_activity + pd.Timedelta(days=1))
     return forecast_period(as_known_at(deals, as_of), as_of, revops.freq, revops.window_days)

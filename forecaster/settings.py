@@ -20,7 +20,7 @@ from alerts.rules import BandRule, PacingRule, Rule
 from forecaster.data.opportunities import OpportunityColumns
 from forecaster.errors import ConfigError
 
-from forecaster.settings_sources import SAMPLE_DIR, FileSource, Frozen, Source, SqlSource, check_timezone
+from forecaster.settings_sources import SAMPLE_DIR, FileSource, Frozen, OpportunitySource, Source, SqlSource, check_timezone
 
 DEFAULT_CONFIG = SAMPLE_DIR / "salescast.yaml"
 
@@ -168,8 +168,9 @@ class WebSettings(Frozen):
 class RevOpsSettings(Frozen):
     """The KPI page: an opportunities file and, optionally, orders and a quota per period."""
 
-    opportunities: Path = Field(description="CSV or Parquet of opportunities (deals).")
-    columns: OpportunityColumns = OpportunityColumns()
+    opportunities: Path | None = Field(None, description="CSV or Parquet of opportunities (deals); or give a source.")
+    source: OpportunitySource | None = Field(None, description="Where opportunities come from instead of a file: sql, hubspot or salesforce.")
+    columns: OpportunityColumns = Field(OpportunityColumns(), description="Which column holds each opportunity field (files and sql).")
     won_stages: list[str] = ["Won", "Closed Won"]
     lost_stages: list[str] = ["Lost", "Closed Lost"]
     products: Path | None = Field(None, description="Products table (product, sales_price): list price of deals without an amount.")
@@ -183,6 +184,12 @@ class RevOpsSettings(Frozen):
     freq: Literal["M", "Q"] = Field("Q", description="The period the page reports and forecasts: month or quarter.")
     window_days: int = Field(90, ge=1, description="Trailing days for the win rate, deal size and cycle of pipeline velocity.")
 
+    @model_validator(mode="after")
+    def _one_source(self) -> "RevOpsSettings":
+        if (self.opportunities is None) == (self.source is None):
+            raise ValueError("give exactly one of 'opportunities' (a file) or 'source'")
+        return self
+
 
 class Settings(Frozen):
     """The whole configuration of one salescast deployment."""
@@ -191,7 +198,7 @@ class Settings(Frozen):
     currency: str = ""
     store: StoreSettings = StoreSettings()
     parallel: ParallelSettings = ParallelSettings()
-    source: Source | None = Field(None, description="Where orders come from; optional only for replays of series files.")
+    source: Source | None = Field(None, description="Where orders come from; optional for replays of series files and for watching only the pipeline (revops:).")
     series: SeriesSettings = SeriesSettings()
     forecast: ForecastSettings = ForecastSettings()
     monitor: MonitorSettings = MonitorSettings()

@@ -95,11 +95,14 @@ class SqlSource(_OrdersSource):
     table: str | None = None
     query: str | None = None
 
-    @model_validator(mode="after")
-    def _table_or_query(self) -> "SqlSource":
-        if (self.table is None) == (self.query is None):
-            raise ValueError("give exactly one of 'table' or 'query'")
-        return self
+    _one = model_validator(mode="after")(lambda self: _table_or_query(self))
+
+
+def _table_or_query(config):
+    """``config`` if it names exactly one of a table or a query, else ValueError."""
+    if (config.table is None) == (config.query is None):
+        raise ValueError("give exactly one of 'table' or 'query'")
+    return config
 
 
 class HttpPolicy(Frozen):
@@ -180,3 +183,47 @@ Source = Annotated[
     Union[FileSource, SqlSource, WooCommerceSource, WooCommerceDbSource, ShopifySource], Field(discriminator="kind")
 ]
 
+
+
+# --- Where opportunities (deals) come from: ``revops.source`` ---
+
+
+class SqlOpportunitySource(Frozen):
+    """Opportunities from a table or query, mapped by ``revops.columns``; other columns become segments."""
+
+    kind: Literal["sql"]
+    url: str = Field(description="SQLAlchemy URL; put the password in ${ENV}, it is never printed.")
+    table: str | None = None
+    query: str | None = None
+
+    _one = model_validator(mode="after")(lambda self: _table_or_query(self))
+
+
+class HubSpotSource(Frozen):
+    """HubSpot deals (CRM v3 API); won and lost from HubSpot's own closed flags."""
+
+    kind: Literal["hubspot"]
+    token: SecretStr = Field(description="A private app token with the crm.objects.deals.read scope, e.g. ${HUBSPOT_TOKEN}.")
+    base_url: str = "https://api.hubapi.com"
+    properties: list[str] = Field(default_factory=list, description="Extra deal properties to read, usable as segments.")
+    page_size: int = Field(100, ge=1, le=100)
+    http: HttpPolicy = HttpPolicy()
+
+    _url = field_validator("base_url")(lambda cls, v: _local_or_https(v))
+
+
+class SalesforceSource(Frozen):
+    """Salesforce opportunities (REST query API); won and lost from IsWon and IsClosed."""
+
+    kind: Literal["salesforce"]
+    instance_url: str = Field(description="The org's address, e.g. https://acme.my.salesforce.com.")
+    token: SecretStr = Field(description="An OAuth access token, e.g. ${SALESFORCE_TOKEN}.")
+    api_version: str = Field("59.0", pattern=r"^\d+\.\d$")
+    fields: list[str] = Field(default_factory=list, description="Extra Opportunity fields (e.g. Account.Industry), usable as segments.")
+    where: str | None = Field(None, description="A SOQL condition, e.g. IsDeleted = false AND Type = 'New Business'.")
+    http: HttpPolicy = HttpPolicy()
+
+    _url = field_validator("instance_url")(lambda cls, v: _local_or_https(v))
+
+
+OpportunitySource = Annotated[Union[SqlOpportunitySource, HubSpotSource, SalesforceSource], Field(discriminator="kind")]

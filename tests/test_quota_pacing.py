@@ -106,5 +106,5 @@ def test_an_unreadable_opportunities_file_fails_the_step_and_says_which(tmp_path
         summary = engine.run("2017-05-01")
     finally:
         engine.store.close()
-    assert summary.exit_code == 1 and "missing.csv" in summary.failed["quota_pace"]
+    assert summary.exit_code == 1 and "missing.csv" in summary.failed["pipeline"]
     assert engine.sent() == []

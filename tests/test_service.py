@@ -140,7 +140,7 @@ def test_two_processes_run_each_tick_once_and_the_survivor_takes_over(tmp_path, 
     once = {r.as_of for r in runs if r.n == 1}
     assert len(once) >= len(runs) - 1, "every tick but the one the leader died in ran exactly once"
     steps = json.loads(rows(postgres_url, "SELECT summary FROM runs WHERE status = 'succeeded' LIMIT 1")[0].summary)["steps"]
-    assert set(steps) == {"sync", "forecast", "monitor", "pace", "deliver"} and all("seconds" in s and "count" in s for s in steps.values())
+    assert set(steps) == {"sync", "forecast", "monitor", "pipeline", "pace", "deliver"} and all("seconds" in s and "count" in s for s in steps.values())
     records = [json.loads(line) for name in ("a.log", "b.log") for line in (tmp_path / name).read_text().splitlines()]
     assert any(r.get("job") == "sales" and r.get("run_id") for r in records), "JSON logs carry the job and run id"
 
@@ -234,7 +234,7 @@ def test_retention_forgets_old_forecasts_and_sent_deliveries_but_keeps_recent_on
         assert summary.sent > 0
         count = lambda table: rows(url, f"SELECT COUNT(*) AS n FROM {table}")[0].n  # noqa: E731
         forecasts = count("forecasts")
-        assert store.prune(30, now) == {"forecasts": 0, "deliveries": 0, "messages": 0}
+        assert store.prune(30, now) == {"forecasts": 0, "pipeline_snapshots": 0, "deliveries": 0, "messages": 0}
         removed = store.prune(30, now + dt.timedelta(days=35))
         assert 0 < removed["forecasts"] < forecasts, "forecasts for recent periods stay"
         assert removed["deliveries"] == removed["messages"] == summary.sent and count("messages") == 0

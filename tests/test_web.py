@@ -274,11 +274,12 @@ def test_an_empty_store_says_how_to_fill_it(tmp_path, page):
 def test_kpi_page_shows_the_pipeline_forecast_or_how_to_configure_it(demo_store, page):
     crm = DATA / "crm_pipeline"
     revops = config.RevOpsSettings(opportunities=crm / "sales_pipeline.csv", products=crm / "products.csv", quota=3_000_000)
-    from forecaster.revops import pipeline_outlook
+    from forecaster.revops import load_opportunities, pipeline_outlook
     from forecaster.web.kpis import kpi_table
 
-    outlook = pipeline_outlook(revops, dt.date.today())
-    current = kpi_table(revops).set_index("ds").loc[outlook.period.start_time.strftime("%Y-%m-%d")]
+    deals = load_opportunities(revops)
+    outlook = pipeline_outlook(deals, revops, dt.date.today())
+    current = kpi_table(deals, revops).set_index("ds").loc[outlook.period.start_time.strftime("%Y-%m-%d")]
     with _serving(_settings(demo_store, revops=revops)) as (base, _):
         assert page.goto(base + "/kpis").status == 200
         assert page.locator("#kpi-win-rate .big").inner_text() == f"{100 * current['win_rate']:.0f}%"

@@ -19,4 +19,4 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log detail
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-from forecaster.cli import alerts, backtest, commands, incidents, service, web  # noqa: E402,F401  (registers the commands)
+from forecaster.cli import alerts, backtest, commands, incidents, pipeline, service, web  # noqa: E402,F401  (registers the commands)

@@ -208,15 +208,13 @@ def kpis(
 ) -> None:
     """Sales KPIs per period (and segment): win rate, deal size, cycle, open pipeline, velocity, ..."""
     from forecaster.data.opportunities import OpportunityColumns, Outcomes
-    from forecaster.revops import kpi_report
+    from forecaster.revops import kpi_report, read_deals
 
     try:
         check_choice("--freq", freq, ["W", "M", "Q"])
         columns = OpportunityColumns(id_col, created_col, stage_col, amount_col, owner_col, close_col, product_col or None)
-        report = kpi_report(
-            opportunities, freq, by, window, columns, Outcomes(tuple(won_stage), tuple(lost_stage)),
-            products=products, joins=join, quotas=quotas, orders=orders,
-        )
+        deals = read_deals(opportunities, columns, Outcomes(tuple(won_stage), tuple(lost_stage)), products, join)
+        report = kpi_report(deals, freq, by, window, quotas=quotas, orders=orders)
     except InputError as exc:
         raise fail(exc) from None
     write_csv(report, output)

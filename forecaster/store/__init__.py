@@ -43,6 +43,7 @@ class Store:
         from forecaster.store.incidents import SqlIncidentStore, MonitorState
         from forecaster.store.orders import OrderRepository
         from forecaster.store.outbox import SqlOutbox
+        from forecaster.store.pipeline import PipelineSnapshots
         from forecaster.store.runs import RunRepository
         from forecaster.store.schedule import JobTicks, Leases
 
@@ -51,6 +52,7 @@ class Store:
         self.incidents = SqlIncidentStore(self.engine)
         self.monitor_state = MonitorState(self.engine)
         self.outbox = SqlOutbox(self.engine)
+        self.pipeline = PipelineSnapshots(self.engine)
         self.runs = RunRepository(self.engine)
         self.leases = Leases(self.engine)
         self.ticks = JobTicks(self.engine)
@@ -66,7 +68,7 @@ class Store:
         return self
 
     def prune(self, retention_days: int, now: dt.datetime) -> dict[str, int]:
-        """Delete forecasts for periods and sent deliveries older than ``retention_days``."""
+        """Delete forecasts for periods, pipeline snapshots and sent deliveries older than ``retention_days``."""
         from forecaster.store.retention import prune
 
         return prune(self.engine, utc_naive(now) - dt.timedelta(days=retention_days))

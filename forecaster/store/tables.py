@@ -75,6 +75,18 @@ interval_calibrations = sa.Table(
     sa.Column("intervals", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False),
 )
 
+pipeline_snapshots = sa.Table(
+    "pipeline_snapshots",
+    metadata,
+    sa.Column("snapshot_date", sa.Date, primary_key=True),
+    sa.Column("opportunity_id", sa.String(128), primary_key=True),
+    sa.Column("stage", sa.String(255), nullable=False),
+    sa.Column("amount", sa.Float),
+    sa.Column("expected_close", sa.Date),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Date),
+)
+
 runs = sa.Table(
     "runs",
     metadata,

@@ -1,5 +1,5 @@
 """The RevOps KPI page: win rate, deal size, sales cycle, pipeline velocity, coverage against quota,
-and the current period's revenue forecast from the pipeline (P10/P50/P90), from the `revops:` files."""
+and the current period's revenue forecast from the pipeline (P10/P50/P90), from the `revops:` opportunities."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from forecaster.data.opportunities import Outcomes
 from forecaster.errors import InputError
-from forecaster.revops import kpi_report, pipeline_outlook
+from forecaster.revops import kpi_report, load_opportunities, pipeline_outlook
 from forecaster.settings import RevOpsSettings
 from forecaster.web.common import Table, context, page
 
@@ -23,15 +22,12 @@ _FORMATS = {
 }
 
 
-def kpi_table(revops: RevOpsSettings) -> pd.DataFrame:
+def kpi_table(deals: pd.DataFrame, revops: RevOpsSettings) -> pd.DataFrame:
     """The KPI report per period, with quota, attainment and coverage when a quota per period is set.
 
     Coverage is the pipeline value at the period's start (the previous period's end) over its quota.
     """
-    report = kpi_report(
-        revops.opportunities, revops.freq, None, revops.window_days, revops.columns,
-        Outcomes(tuple(revops.won_stages), tuple(revops.lost_stages)), products=revops.products, orders=revops.orders,
-    ).drop(columns="segment")
+    report = kpi_report(deals, revops.freq, None, revops.window_days, orders=revops.orders).drop(columns="segment")
     if revops.quota is not None:
         report["quota"] = revops.quota
         report["attainment"] = report["revenue"] / revops.quota
@@ -47,8 +43,9 @@ def kpis_page(request: Request) -> Response:
     if revops is None:
         return page(request, "kpis.html", title="KPIs", configured=False)
     try:
-        table = kpi_table(revops)
-        outlook = pipeline_outlook(revops, dt.datetime.now(dt.timezone.utc).date())
+        deals = load_opportunities(revops)
+        table = kpi_table(deals, revops)
+        outlook = pipeline_outlook(deals, revops, dt.datetime.now(dt.timezone.utc).date())
     except InputError as exc:
         return page(request, "kpis.html", title="KPIs", configured=True, problem=str(exc), status_code=422)
     current = table[table["ds"] == outlook.period.start_time.strftime("%Y-%m-%d")]

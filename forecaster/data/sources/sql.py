@@ -1,4 +1,4 @@
-"""Orders from a table or query in any SQL database (through SQLAlchemy)."""
+"""Orders and opportunities from a table or query in any SQL database (through SQLAlchemy)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from forecaster.data.opportunities import Outcomes, normalize_opportunities
 from forecaster.data.orders import normalize
 from forecaster.data.sources import Batch
 from forecaster.errors import InputError
@@ -21,22 +22,14 @@ class SqlOrders:
         self.config = config
         self.name = config.name
         self.timezone = timezone
-        self.where = hide_password(config.url) + (f" table {config.table}" if config.table else " query")
+        self.where = _where(config)
 
     def load(self, since: dt.datetime | None, until: dt.datetime | None) -> Batch:
         cols = self.config.columns
         incremental = cols.updated_at is not None
-        try:
-            engine = sa.create_engine(self.config.url)
-        except (SQLAlchemyError, ImportError) as exc:
-            raise InputError(f"source {self.name}: cannot use database URL {hide_password(self.config.url)}: {exc}") from None
-        try:
-            with engine.connect() as conn:
-                raw = pd.read_sql(self._query(conn, since if incremental else None), conn)
-        except SQLAlchemyError as exc:
-            raise InputError(f"{self.where}: query failed: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}") from None
-        finally:
-            engine.dispose()
+        names = list(dict.fromkeys(c for c in [cols.order_id, cols.ordered_at, cols.amount, cols.status, cols.updated_at, *cols.segments.values()] if c))
+        changed = (cols.updated_at, since) if incremental and since is not None else None
+        raw = read_rows(self.config, self.where, names, changed)
         orders = normalize(
             raw, cols, self.config.statuses, self.timezone, self.where,
             describe=lambda i: f"order {raw.at[i, cols.order_id]!r}",
@@ -47,28 +40,56 @@ class SqlOrders:
         watermark = orders["updated_at"].max().to_pydatetime() if len(orders) else since
         return Batch(orders, watermark, complete=not incremental or since is None)
 
-    def _query(self, conn, since: dt.datetime | None) -> sa.Select:
-        """Select the mapped columns of the table or query, changed after ``since``."""
-        cols = self.config.columns
-        names = list(dict.fromkeys(c for c in [cols.order_id, cols.ordered_at, cols.amount, cols.status, cols.updated_at, *cols.segments.values()] if c))
-        if self.config.table:
-            schema, _, name = self.config.table.rpartition(".")
-            try:
-                table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=conn)
-            except sa.exc.NoSuchTableError:
-                raise InputError(f"{self.where}: no such table") from None
-            absent = [n for n in names if n not in table.c]
-            if absent:
-                raise InputError(f"{self.where}: missing column(s) {absent}; the table has {list(table.c.keys())}")
-            column = table.c.get
-            query = sa.select(*[table.c[n] for n in names])
-        else:
-            quote = conn.dialect.identifier_preparer.quote
-            column = lambda n: sa.literal_column(f"src.{quote(n)}")  # noqa: E731
-            query = sa.select(*[column(n).label(n) for n in names]).select_from(sa.text(f"({self.config.query}) src"))
-        if since is not None:
-            query = query.where(column(cols.updated_at) > _naive_utc(since, conn))
-        return query
+
+def read_opportunities_sql(config, columns, outcomes: Outcomes, prices=None) -> pd.DataFrame:
+    """Every row of the table or query, normalized as opportunities; unmapped columns become segments."""
+    where = _where(config)
+    raw = read_rows(config, where, None)
+    return normalize_opportunities(raw, columns, where, lambda i: f"opportunity {raw.at[i, columns.opportunity_id]!r}", outcomes, prices)
+
+
+def read_rows(config, where: str, names: list[str] | None, changed: tuple[str, dt.datetime] | None = None) -> pd.DataFrame:
+    """Columns ``names`` (all when None) of ``config``'s table or query, only rows whose ``changed[0]`` is after ``changed[1]``."""
+    try:
+        engine = sa.create_engine(config.url)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise InputError(f"{where}: cannot use database URL {hide_password(config.url)}: {exc}") from None
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql(_select(conn, config, where, names, changed), conn)
+    except SQLAlchemyError as exc:
+        raise InputError(f"{where}: query failed: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def _select(conn, config, where: str, names: list[str] | None, changed: tuple[str, dt.datetime] | None) -> sa.Select:
+    if config.table:
+        schema, _, name = config.table.rpartition(".")
+        try:
+            table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=conn)
+        except sa.exc.NoSuchTableError:
+            raise InputError(f"{where}: no such table") from None
+        names = names or list(table.c.keys())
+        absent = [n for n in names if n not in table.c]
+        if absent:
+            raise InputError(f"{where}: missing column(s) {absent}; the table has {list(table.c.keys())}")
+        column = table.c.get
+        query = sa.select(*[table.c[n] for n in names])
+    else:
+        quote = conn.dialect.identifier_preparer.quote
+        column = lambda n: sa.literal_column(f"src.{quote(n)}")  # noqa: E731
+        source = sa.text(f"({config.query}) src")
+        query = sa.select(*[column(n).label(n) for n in names]).select_from(source) if names else sa.select(sa.text("*")).select_from(source)
+    if changed is not None:
+        name, since = changed
+        query = query.where(column(name) > _naive_utc(since, conn))
+    return query
+
+
+def _where(config) -> str:
+    """The database and table (or 'query') in errors; never the password."""
+    return hide_password(config.url) + (f" table {config.table}" if config.table else " query")
 
 
 def _naive_utc(moment: dt.datetime, conn) -> dt.datetime:
