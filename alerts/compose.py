@@ -25,11 +25,13 @@ def compose(
     history: Sequence[Deviation] = (),
     decomposition: Decomposition | None = None,
     metric: str = "revenue",
+    plural: bool = True,
 ) -> Message:
-    """Build the message for ``event``. ``subject`` names the series ("Sales in Germany").
+    """Build the message for ``event``. ``subject`` names the series ("Sales in Germany", or
+    "Pipeline velocity" with ``plural`` False).
 
-    ``metric`` is what the series counts (``revenue`` or ``orders``): amounts of an order
-    count carry no currency.
+    ``metric`` is what the series measures (``revenue``, ``orders``, or a KPI such as
+    ``win_rate``); ``currency`` is the unit of its amounts, and empty for counts and rates.
 
     ``history`` is the series' recent deviations, oldest first, drawn as the message's chart
     with the band of the finding's interval level. ``decomposition`` explains an opened or
@@ -37,16 +39,17 @@ def compose(
     """
     finding = event.finding
     evidence = finding.evidence
+    verb = "are" if plural else "is"
     pct = abs(round(evidence.deviation_pct))
     when = _when(finding.pacing, finding.periods, freq)
     if event.kind == "resolved":
-        title = f"{subject} are back within the expected range"
+        title = f"{subject} {verb} back within the expected range"
         opened = event.incident.opened_period
         facts = (f"The incident opened on {opened:%a %d %b %Y} is resolved.",)
     else:
         side = "below" if finding.direction == "down" else "above"
-        title = f"{subject} are {pct}% {side} forecast {when}"
-        facts = (_facts_for(finding, currency if metric == "revenue" else ""),)
+        title = f"{subject} {verb} {pct}% {side} forecast {when}"
+        facts = (_facts_for(finding, currency),)
         if event.kind == "escalated":
             title = f"{'Worse' if finding.direction == 'down' else 'Further up'}: {title[0].lower()}{title[1:]}"
     lower, upper = evidence.bounds.get(finding.level, (float("nan"), float("nan")))
@@ -68,7 +71,7 @@ def compose(
         facts=facts,
         link=link,
         metric=metric,
-        currency=currency if metric == "revenue" else "",
+        currency=currency,
         history=tuple(_point(d, finding.level) for d in history),
         decomposition=None if event.kind == "resolved" else decomposition,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import os
 import signal
@@ -30,6 +31,7 @@ from alerts.outbox import deliver_due
 from alerts.routing import Router
 from alerts.rules import rule_name
 from forecaster.batches import SERIES_PER_READ, batches
+from forecaster.data.kpi_series import LABELS, MONEY, is_kpi, kpi_name, kpi_points
 from forecaster.data.opportunities import as_known_at
 from forecaster.data.series import TOTAL, last_complete, next_period, period_span, period_starts, periods_between, points_from_orders, regular_each
 from forecaster.data.sources import open_source
@@ -132,19 +134,19 @@ class Engine:
         return summary
 
     def _steps(self, as_of: dt.datetime, sync: bool, summary: RunSummary, stop: threading.Event) -> str:
-        """Sync, forecast, monitor, snapshot the pipeline, pace and deliver, timing each; returns the run's status."""
+        """Sync, read the pipeline, forecast, monitor, pace and deliver, timing each; returns the run's status."""
         with self._step("sync", summary, lambda: int(summary.orders_changed)):
             if sync:
                 summary.orders_changed = self.sync(as_of)
         _crash_point("after_sync")
         end = last_complete(as_of, self.settings.timezone, self.freq, self.settings.monitor.completeness_delay_hours)
+        with self._step("pipeline", summary, lambda: summary.pipeline_deals):
+            deals = self.pipeline(as_of, end, summary)
         series = self.watched_series(end)
         summary.series = len(series)
-        deals: list[pd.DataFrame] = []  # the opportunities the pipeline step read, for the pace step
         steps = [
             ("forecast", lambda: self.forecast(as_of, end, series, summary), lambda: summary.forecast),
             ("monitor", lambda: self.monitor(end, series, summary), lambda: len(summary.events)),
-            ("pipeline", lambda: deals.extend(self.snapshot(as_of, summary)), lambda: summary.pipeline_deals),
             ("pace", lambda: self.pace(deals, as_of, summary), lambda: sum(e.incident.rule == QUOTA_RULE for e in summary.events)),
             ("deliver", lambda: self.deliver(summary), lambda: summary.sent),
         ]
@@ -191,14 +193,15 @@ class Engine:
         return True
 
     def watched_series(self, end: pd.Timestamp) -> list[str]:
-        """The total and the largest segments (by the metric over the last year up to ``end``)."""
+        """The total, the largest segments (by the metric over the last year up to ``end``) and the KPI series."""
         sizes = self.store.orders.series_sizes(end.date(), since=(end - pd.Timedelta(days=365)).date())
         ids = list(sizes.index)
         top = self.settings.series.top
         if top is None:
             return ids
-        ranked = sizes.drop(TOTAL, errors="ignore").sort_values(ascending=False, kind="stable")
-        keep = set(ranked.index[:top]) | ({TOTAL} & set(ids))
+        kpis = {i for i in ids if is_kpi(i)}
+        ranked = sizes.drop([TOTAL, *kpis], errors="ignore").sort_values(ascending=False, kind="stable")
+        keep = set(ranked.index[:top]) | ({TOTAL} & set(ids)) | kpis
         return [i for i in ids if i in keep]
 
     def forecast(self, as_of: dt.datetime, end: pd.Timestamp, series: list[str], summary: RunSummary) -> None:
@@ -206,16 +209,18 @@ class Engine:
 
         Per-series models run on ``parallel.backend``: histories are read a few hundred series at
         a time and results stored batch by batch, so memory stays bounded however many series
-        there are. The global model (``model: gbm``) is fitted once across all of them, in this
-        process, its trees on ``parallel.workers`` threads (default: every core).
+        there are. The global model (``model: gbm``) is fitted once across the orders series, in
+        this process, its trees on ``parallel.workers`` threads (default: every core); KPI series,
+        which its known-future inputs do not describe, get ``auto`` then.
         """
         issued = self.store.forecasts.issued(as_of)
         pending = [s for s in series if s not in issued]
-        histories = self._histories(pending, end, summary)
-        if self.settings.forecast.model == GLOBAL_MODEL:
-            outcomes = self._global_outcomes(dict(histories), end, summary)
-        else:
-            outcomes = map_batches(run_series_job, self._jobs(histories, self._choices(), end), self.settings.parallel)
+        together = [s for s in pending if not is_kpi(s)] if self.settings.forecast.model == GLOBAL_MODEL else []
+        alone = [s for s in pending if s not in set(together)]
+        outcomes = itertools.chain(
+            self._global_outcomes(dict(self._histories(together, end, summary)), end, summary) if together else (),
+            map_batches(run_series_job, self._jobs(self._histories(alone, end, summary), self._choices(), end), self.settings.parallel) if alone else (),
+        )
         handled = 0
         for batch in outcomes:
             self._store_forecasts(batch, as_of, end, summary)
@@ -305,13 +310,13 @@ class Engine:
             _crash_point("mid_forecast")
 
     def _choices(self) -> dict[str, ModelChoice]:
-        """The stored model choices, read only when ``model: auto`` uses them."""
-        return self.store.forecasts.choices() if self.settings.forecast.model == "auto" else {}
+        """The stored model choices, read only when ``auto`` is used (``model: auto``, or KPI series beside gbm)."""
+        return self.store.forecasts.choices() if self.settings.forecast.model in ("auto", GLOBAL_MODEL) else {}
 
     def _model_for(self, stored: ModelChoice | None, end: pd.Timestamp) -> str:
         """The configured model, the stored choice while it is fresh, else ``auto`` (select in this run)."""
         cfg = self.settings.forecast
-        if cfg.model != "auto":
+        if cfg.model not in ("auto", GLOBAL_MODEL):
             return cfg.model
         if stored and periods_between(pd.Timestamp(stored.selected_for), end, self.freq) < cfg.reselect_every:
             return stored.model
@@ -369,31 +374,37 @@ class Engine:
             first[series_id] = next_period(pd.Timestamp(min(lasts)), self.freq) if lasts else end - period_span(self.settings.monitor.lookback - 1, self.freq)
         return first
 
-    def snapshot(self, as_of: dt.datetime, summary: RunSummary) -> list[pd.DataFrame]:
-        """Read the opportunities of ``revops:`` and store the open ones as the snapshot of the run's
-        local day (as the source knew them by that day's end); returns the opportunities read, or
-        nothing without ``revops:`` or when the source fails (the run is then partial)."""
+    def pipeline(self, as_of: dt.datetime, end: pd.Timestamp, summary: RunSummary) -> pd.DataFrame | None:
+        """Read the opportunities of ``revops:``, store the open ones as the snapshot of the run's local
+        day (as the source knew them by that day's end) and the points of the watched KPIs up to
+        ``end``; returns the opportunities read, or None without ``revops:`` or when the source
+        fails (the run is then partial)."""
         revops = self.settings.revops
         if revops is None:
-            return []
+            return None
         try:
             deals = load_opportunities(revops)
         except InputError as exc:
             summary.failed[PIPELINE] = str(exc)
             log.warning("pipeline: %s", exc)
-            return []
+            return None
         day = self._local_day(as_of)
         known = as_known_at(deals, pd.Timestamp(day) + pd.Timedelta(days=1))
         summary.pipeline_deals = self.store.pipeline.save(day, known[known["outcome"] == "open"])
-        return [deals]
+        if revops.watch:
+            first = end - period_span(self.settings.forecast.history, self.freq)
+            last = next_period(end, self.freq) - pd.Timedelta(days=1)
+            points = kpi_points(deals, list(revops.watch), self.freq, first, last, revops.window_days)
+            self.store.orders.replace_points(points, kpis=True)
+        return deals
 
-    def pace(self, deals: list[pd.DataFrame], as_of: dt.datetime, summary: RunSummary) -> None:
+    def pace(self, deals: pd.DataFrame | None, as_of: dt.datetime, summary: RunSummary) -> None:
         """Judge the current period's revenue simulated from the pipeline against quota (``revops:``, see
         ``forecaster.quota_pacing``) and queue the message of any change."""
         revops = self.settings.revops
-        if not deals or revops.quota is None or revops.alert_below is None:
+        if deals is None or revops.quota is None or revops.alert_below is None:
             return
-        outlook = pipeline_outlook(deals[0], revops, self._local_day(as_of))
+        outlook = pipeline_outlook(deals, revops, self._local_day(as_of))
         event = observe_pace(outlook, revops.quota, revops.alert_below, self.settings.monitor.incidents, self.store.incidents)
         if event is not None and not silenced(event, self.clock()):
             self._queue(quota_message(event, outlook, revops.coverage_target, self.clock(), self.settings.currency, self._link(event)), event, summary)
@@ -403,9 +414,10 @@ class Engine:
 
     def _announce(self, event, history: list[Deviation], summary: RunSummary) -> None:
         """Persist the message for an incident event in the outbox, for every channel its route lets through."""
+        subject, metric, plural = self._naming(event.incident.series_id)
         message = compose(
-            event, subject=self._subject(event.incident.series_id), freq=self.freq, now=self.clock(), currency=self.settings.currency,
-            link=self._link(event), history=history, decomposition=self._decomposition(event), metric=self.settings.series.metric,
+            event, subject=subject, freq=self.freq, now=self.clock(), currency=self.settings.currency if metric in MONEY else "",
+            link=self._link(event), history=history, decomposition=self._decomposition(event), metric=metric, plural=plural,
         )
         self._queue(message, event, summary)
 
@@ -421,7 +433,7 @@ class Engine:
         None for a resolution, without a source, or without orders in the store (replays).
         """
         source, series = self.settings.source, self.settings.series
-        if event.kind == "resolved" or source is None:
+        if event.kind == "resolved" or source is None or is_kpi(event.incident.series_id):
             return None
         evidence, series_id = event.finding.evidence, event.incident.series_id
         try:
@@ -438,10 +450,11 @@ class Engine:
             return None
 
     def overview(self, start: dt.date, end: dt.date) -> list[SeriesStatus]:
-        """Forecast vs actual of every watched series over the local days ``start..end`` (complete periods only), for digests."""
+        """Forecast vs actual of every watched orders series over the local days ``start..end`` (complete
+        periods only), for digests; KPI series are left out, as the sum of a rate over days means nothing."""
         cfg = self.settings
         last = min(pd.Timestamp(end), last_complete(self.clock(), cfg.timezone, self.freq, cfg.monitor.completeness_delay_hours))
-        series = self.watched_series(last)
+        series = [s for s in self.watched_series(last) if not is_kpi(s)]
         judge = Deviations(self.store, self.settings, self.freq, series, pd.Timestamp(start), last)
         statuses = []
         for series_id in series:
@@ -450,9 +463,14 @@ class Engine:
                 statuses.append(SeriesStatus(series_id, sum(d.actual for d in inside), sum(d.expected for d in inside)))
         return statuses
 
-    def _subject(self, series_id: str) -> str:
-        noun = "Sales" if self.settings.series.metric == "revenue" else "Orders"
-        return noun if series_id == TOTAL else f"{noun} in {series_id}"
+    def _naming(self, series_id: str) -> tuple[str, str, bool]:
+        """How messages name a series ("Sales in UK", "Pipeline velocity"), what it measures, and whether the name is plural."""
+        if is_kpi(series_id):
+            label, plural = LABELS[kpi_name(series_id)]
+            return label, kpi_name(series_id), plural
+        metric = self.settings.series.metric
+        noun = "Sales" if metric == "revenue" else "Orders"
+        return (noun if series_id == TOTAL else f"{noun} in {series_id}"), metric, True
 
     def _link(self, event) -> str | None:
         """The incident's page on the dashboard (its id URL-encoded: ids hold '|' and series names)."""

@@ -17,6 +17,7 @@ from alerts.incidents import IncidentPolicy
 from alerts.outbox import DeliveryPolicy
 from alerts.calendar import Calendar
 from alerts.rules import BandRule, PacingRule, Rule
+from forecaster.data.kpi_series import SERIES_KPIS
 from forecaster.data.opportunities import OpportunityColumns
 from forecaster.errors import ConfigError
 
@@ -183,6 +184,10 @@ class RevOpsSettings(Frozen):
     coverage_target: float = Field(3.0, gt=0, description="Pipeline coverage of the quota still to win that the pacing alert calls healthy.")
     freq: Literal["M", "Q"] = Field("Q", description="The period the page reports and forecasts: month or quarter.")
     window_days: int = Field(90, ge=1, description="Trailing days for the win rate, deal size and cycle of pipeline velocity.")
+    watch: list[Literal[SERIES_KPIS]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="KPIs forecast and judged like sales, as series 'kpi <name>' at series.freq: "
+        + ", ".join(SERIES_KPIS) + ".",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> "RevOpsSettings":

@@ -18,6 +18,7 @@ from forecaster.errors import InputError
 from forecaster.models import PANDAS_FREQ
 
 TOTAL = "total"
+KPI_PREFIX = "kpi "  # series ids of KPIs of the opportunities (forecaster.data.kpi_series)
 
 
 def period_starts(days: pd.Series | pd.DatetimeIndex, freq: str) -> pd.DatetimeIndex:
@@ -62,12 +63,17 @@ def points_from_orders(orders: pd.DataFrame, timezone: str, freq: str, by: list[
         parts.append(frame.assign(unique_id=TOTAL))
     if by:
         segments = [json.loads(s) for s in counted["segments"]]
-        frame = frame.assign(unique_id=[" / ".join(s[name] for name in by) for s in segments])
+        frame = frame.assign(unique_id=[segment_id(" / ".join(s[name] for name in by)) for s in segments])
         parts.append(frame)
     if not parts:
         raise InputError("series: neither 'total' nor any 'by' segment is configured; nothing to watch")
     points = pd.concat(parts).groupby(["unique_id", "ds"], as_index=False)["y"].sum()
     return points[["unique_id", "ds", "y"]]
+
+
+def segment_id(values: str) -> str:
+    """A segment's series id: its values, marked " (segment)" where they would read as the total or a KPI series."""
+    return f"{values} (segment)" if values == TOTAL or values.startswith(KPI_PREFIX) else values
 
 
 def period_span(n: int, freq: str) -> pd.DateOffset | pd.Timedelta:

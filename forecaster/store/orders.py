@@ -1,4 +1,4 @@
-"""Orders, sync watermarks and the series points derived from orders."""
+"""Orders, sync watermarks and the series points derived from orders (and from opportunities: KPI series)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from forecaster.batches import batches
+from forecaster.data.series import KPI_PREFIX
 from forecaster.store import utc_aware, utc_naive
 from forecaster.store.tables import orders, points, sync_state
 
@@ -88,13 +89,15 @@ class OrderRepository:
         frame["counted"] = frame["counted"].astype(bool)
         return frame
 
-    def replace_points(self, frame: pd.DataFrame, since: pd.Timestamp | None = None) -> None:
-        """Replace all points (or those with ``ds >= since``) by ``frame`` (unique_id, ds, y)."""
+    def replace_points(self, frame: pd.DataFrame, since: pd.Timestamp | None = None, kpis: bool = False) -> None:
+        """Replace the orders series' points (with ``kpis``, the KPI series' ones), all or those with
+        ``ds >= since``, by ``frame`` (unique_id, ds, y)."""
         if since is not None:
             frame = frame[frame["ds"] >= since]
         rows = [{"series_id": r.unique_id, "ds": r.ds.date(), "y": float(r.y)} for r in frame.itertuples(index=False)]
+        is_kpi = points.c.series_id.startswith(KPI_PREFIX, autoescape=True)
         with self.engine.begin() as conn:
-            delete = points.delete()
+            delete = points.delete().where(is_kpi if kpis else ~is_kpi)
             if since is not None:
                 delete = delete.where(points.c.ds >= since.date())
             conn.execute(delete)
