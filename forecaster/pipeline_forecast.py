@@ -8,17 +8,22 @@ period with probability ``(W(a + h) - W(a)) / S(a)`` (``W`` the cumulative share
 closes in time when ``stage_rates`` gives one. Deals not created yet arrive at the trailing daily
 creation rate and are worth a won amount drawn from the trailing window. Open deals without a
 created date cannot be aged and are left out.
+
+The simulation treats deals as independent, so its P10-P90 is far too narrow where a whole period
+runs hot or cold (a quarter-end push, a bad month). :func:`calibrated_forecast` therefore widens
+the interval by how far the same forecast, made at the start of each recent period, missed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from forecaster.data.kpis import FREQS
+from forecaster.data.opportunities import as_known_at
 from forecaster.errors import InputError
 
 
@@ -34,6 +39,14 @@ class PipelineForecast:
     p50: float
     p90: float
     mean: float
+    calibrated_on: int = 0  # past periods whose misses set the P10-P90 (0: the simulation's own spread)
+
+    def interval_note(self) -> str:
+        """Where the P10-P90 comes from, in words."""
+        unit = {"W": "weeks", "M": "months", "Q": "quarters"}[self.period.freqstr[0]]
+        if self.calibrated_on:
+            return f"P10-P90 from how far the forecasts of the last {self.calibrated_on} {unit} missed."
+        return f"P10-P90 from the simulation alone (fewer than {MIN_PAST} past {unit} to learn from), likely too narrow."
 
     def pacing(self, quota: float, coverage_target: float = 3.0) -> str:
         """A plain-words pacing statement against ``quota``, e.g. "2017Q3 is on pace for 82% of quota; ..."."""
@@ -99,6 +112,42 @@ def forecast_period(
     total = won_so_far + pipeline + new
     p10, p50, p90 = np.quantile(total, [0.1, 0.5, 0.9])
     return PipelineForecast(period, as_of, won_so_far, float(values.sum()), float(p10), float(p50), float(p90), float(total.mean()))
+
+
+MIN_PAST = 3  # past periods needed before their misses replace the simulation's spread
+_Z90 = 1.2815515655446004  # the standard normal's 90% quantile
+
+
+def calibrated_forecast(
+    deals: pd.DataFrame, as_of: pd.Timestamp, freq: str = "M", window_days: int = 90, past_periods: int = 8, draws: int = 5000, seed: int = 0,
+) -> PipelineForecast:
+    """:func:`forecast_period` with its P10-P90 set by the misses of the same forecast made at the
+    start of each of the last ``past_periods`` full periods (as the deals were known then).
+
+    Each miss is the log of actual ÷ P50 won revenue. The revenue still to win is spread by their
+    root mean square (a lognormal around the simulated median: a biased history widens the
+    interval rather than moving the median); what is already won is certain. With fewer than
+    :data:`MIN_PAST` periods to learn from, the simulation's own interval is kept.
+    """
+    result = forecast_period(deals, as_of, freq, window_days, draws, seed)
+    misses = []
+    for back in range(1, past_periods + 1):
+        period = result.period - back
+        start = period.start_time
+        try:
+            past = forecast_period(as_known_at(deals, start), start, freq, window_days, draws, seed)
+        except InputError:
+            continue  # no wins in the window before that start: nothing was forecast then
+        won = deals["closed_at"].between(start, period.end_time) & (deals["outcome"] == "won")
+        actual = float(deals.loc[won, "amount"].sum())
+        if actual > 0 and past.p50 > 0:
+            misses.append(np.log(actual / past.p50))
+    if len(misses) < MIN_PAST:
+        return result
+    spread = float(np.sqrt(np.mean(np.square(misses))))
+    rest = result.p50 - result.won_so_far
+    p10, p90 = (result.won_so_far + rest * np.exp(z * spread) for z in (-_Z90, _Z90))
+    return replace(result, p10=float(p10), p90=float(p90), calibrated_on=len(misses))
 
 
 def _life_table(deals: pd.DataFrame, as_of: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:

@@ -71,7 +71,8 @@ def quota_message(
     facts = (
         _coverage(outlook, quota, coverage_target, currency),
         f"Won so far {currency}{outlook.won_so_far:,.0f}; open pipeline {currency}{outlook.open_value:,.0f}; "
-        f"simulated period revenue P10 {currency}{outlook.p10:,.0f}, P50 {currency}{outlook.p50:,.0f}, P90 {currency}{outlook.p90:,.0f}.",
+        f"simulated period revenue P10 {currency}{outlook.p10:,.0f}, P50 {currency}{outlook.p50:,.0f}, P90 {currency}{outlook.p90:,.0f}. "
+        + outlook.interval_note(),
         f"Pipeline as of {outlook.as_of:%a %d %b %Y}.",
     )
     return Message(

@@ -18,7 +18,7 @@ from forecaster.data.opportunities import (
     read_opportunities,
     read_products,
 )
-from forecaster.pipeline_forecast import PipelineForecast, forecast_period
+from forecaster.pipeline_forecast import PipelineForecast, calibrated_forecast
 from forecaster.settings import RevOpsSettings
 
 
@@ -94,8 +94,8 @@ def _orders(path: Path, names: tuple[str, str, str]) -> pd.DataFrame:
 
 
 def pipeline_outlook(deals: pd.DataFrame, revops: RevOpsSettings, today: dt.date) -> PipelineForecast:
-    """The current period's revenue simulated from the pipeline, as of today or, for a file that ends
-    earlier, the day after its last activity."""
+    """The current period's revenue simulated from the pipeline, its interval calibrated on recent
+    periods' misses, as of today or, for a file that ends earlier, its last activity."""
     last_activity = pd.concat([deals["created_at"], deals["closed_at"]]).max()
-    as_of = min(pd.Timestamp(today), last_activity + pd.Timedelta(days=1))
-    return forecast_period(as_known_at(deals, as_of), as_of, revops.freq, revops.window_days)
+    as_of = min(pd.Timestamp(today), last_activity)
+    return calibrated_forecast(as_known_at(deals, as_of), as_of, revops.freq, revops.window_days)

@@ -19,7 +19,7 @@ from forecaster.data.opportunities import (
     read_products,
 )
 from forecaster.errors import InputError
-from forecaster.pipeline_forecast import PipelineForecast, forecast_period
+from forecaster.pipeline_forecast import PipelineForecast, calibrated_forecast, forecast_period
 
 CRM = DATA / "crm_pipeline"
 OLIST = DATA / "olist_funnel"
@@ -202,6 +202,27 @@ def test_backtest_view_hides_what_was_not_known_yet():
     assert len(still_open) and (still_open["stage"] == still_open["stage_now"]).all()  # what the source says now
     result = forecast_period(known, start, "M", draws=1000)
     assert result.p10 <= result.p50 <= result.p90
+
+
+def test_calibrated_interval_learns_from_earlier_misses_on_the_crm_pipeline():
+    deals = read_opportunities(CRM / "sales_pipeline.csv", prices=read_products(CRM / "products.csv"))
+    won = deals[deals["outcome"] == "won"]
+    monthly = won.groupby(won["closed_at"].dt.to_period("M"))["amount"].sum()
+    held = {"simulation": 0, "calibrated": 0}
+    for month in pd.period_range("2017-07", "2017-12", freq="M"):
+        known = as_known_at(deals, month.start_time)
+        simulated = forecast_period(known, month.start_time, "M", draws=2000)
+        calibrated = calibrated_forecast(known, month.start_time, "M", draws=2000)
+        assert calibrated.calibrated_on >= 3 and calibrated.p50 == simulated.p50
+        assert calibrated.p10 < simulated.p10 and calibrated.p90 > simulated.p90
+        held["simulation"] += simulated.p10 <= monthly[month] <= simulated.p90
+        held["calibrated"] += calibrated.p10 <= monthly[month] <= calibrated.p90
+    assert held == {"simulation": 0, "calibrated": 4}  # of 6 months; benchmarks/README.md has the table
+
+    early = calibrated_forecast(as_known_at(deals, pd.Timestamp("2017-05-01")), pd.Timestamp("2017-05-01"), "M", draws=2000)
+    assert early.calibrated_on == 0 and "simulation alone" in early.interval_note()  # March and April are too few
+    mid_month = calibrated_forecast(as_known_at(deals, pd.Timestamp("2017-11-15")), pd.Timestamp("2017-11-15"), "M", draws=2000)
+    assert mid_month.p10 >= mid_month.won_so_far > 0 and "last 7 months" in mid_month.interval_note()
 
 
 def test_pacing_statement():

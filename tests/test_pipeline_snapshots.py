@@ -68,6 +68,7 @@ DAY_1 = [
     ("D4", "2024-05-07", "Qualify", 800.0, "bob", "2024-06-25", "south"),
     ("D5", "2024-04-02", "Closed Won", 3000.0, "ann", "2024-06-01", "north"),
     ("D7", "2024-05-20", "Proposal", 900.0, "cy", "2024-06-30", "north"),
+    ("D8", "2024-04-10", "Closed Won", 1500.0, "bob", "2024-05-15", "south"),
 ]
 
 
@@ -92,6 +93,7 @@ def test_a_live_sql_table_is_snapshotted_daily_and_the_command_tells_what_moved(
         ("D5", "2024-04-02", "Closed Won", 3000.0, "ann", "2024-06-01", "north"),  # D4 deleted
         ("D6", "2024-06-12", "Qualify", 1200.0, "cy", "2024-06-30", "north"),     # new
         ("D7", "2024-05-20", "Closed Lost", 900.0, "cy", "2024-06-15", "north"),   # lost
+        DAY_1[-1],
     ]
     _write_deals(store_url, day_2)
     for _ in range(2):  # the same day twice: the snapshot is replaced, not doubled

@@ -285,6 +285,8 @@ def test_kpi_page_shows_the_pipeline_forecast_or_how_to_configure_it(demo_store,
         assert page.locator("#kpi-win-rate .big").inner_text() == f"{100 * current['win_rate']:.0f}%"
         assert f"P50 £{outlook.p50:,.0f}" in page.locator("#pipeline-forecast").inner_text()
         assert "on pace for" in page.locator("#pipeline-forecast").inner_text()
+        assert page.locator("#interval-note").inner_text() == outlook.interval_note()  # 2017Q4: two quarters to learn from, too few
+        assert "simulation alone (fewer than 3 past quarters" in outlook.interval_note()
     with _serving(_settings(demo_store)) as (base, _):
         page.goto(base + "/kpis")
         assert "revops:" in page.locator("pre").inner_text()
