@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_info
 
 from forecaster.models.gbm import GlobalBoosting
 from forecaster.store.tables import forecasts
+from forecaster.web import series_data
 from real_series import DailyEngine, rossmann_known_future, rossmann_long
 
 STORES = list(range(1, 13))
@@ -175,8 +176,10 @@ def test_the_monitor_judges_actuals_against_the_global_forecasts(tmp_path):
     try:
         summaries = engine.run_days(dt.date(2015, 6, 1), dt.date(2015, 6, 3))
         judged = engine.engine.overview(dt.date(2015, 6, 2), dt.date(2015, 6, 2))  # the first day with a vintage a day older
+        dashboard = series_data.overview(engine.settings, engine.store)
     finally:
         engine.close()
+    assert set(dashboard["model"]) == {"gbm"}  # the dashboard names the model of each newest forecast
     assert [s.forecast for s in summaries] == [4] * 3 and all(not s.failed for s in summaries)
     assert sorted(j.series_id for j in judged) == sorted(f"store {s}" for s in STORES[:4])
     truth = long[long["ds"] == "2015-06-02"].set_index("unique_id")["y"]

@@ -37,11 +37,16 @@ class ForecastRepository:
             rows = conn.execute(sa.select(forecasts.c.series_id).distinct().where(forecasts.c.issued_at == utc_naive(issued_at)))
             return {r.series_id for r in rows}
 
-    def last_issued(self) -> dict[str, dt.datetime]:
-        """Each series' newest vintage's issue time (naive UTC), by series."""
-        query = sa.select(forecasts.c.series_id, sa.func.max(forecasts.c.issued_at)).group_by(forecasts.c.series_id)
+    def newest(self) -> dict[str, tuple[dt.datetime, str]]:
+        """Each series' newest vintage: its issue time (naive UTC) and the model that made it, by series."""
+        last = sa.select(forecasts.c.series_id, sa.func.max(forecasts.c.issued_at).label("issued_at")).group_by(forecasts.c.series_id).subquery()
+        query = (
+            sa.select(forecasts.c.series_id, forecasts.c.issued_at, sa.func.min(forecasts.c.model))
+            .join(last, (forecasts.c.series_id == last.c.series_id) & (forecasts.c.issued_at == last.c.issued_at))
+            .group_by(forecasts.c.series_id, forecasts.c.issued_at)
+        )
         with self.engine.connect() as conn:
-            return dict(conn.execute(query).all())
+            return {series_id: (issued_at, model) for series_id, issued_at, model in conn.execute(query)}
 
     def add_vintage(self, series_id: str, issued_at: dt.datetime, frame: pd.DataFrame) -> bool:
         """Store a vintage; a vintage already stored for this series and time is kept, never overwritten."""

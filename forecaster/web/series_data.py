@@ -44,13 +44,14 @@ def last_judgeable(settings: Settings, store: Store) -> pd.Timestamp | None:
 
 
 def overview(settings: Settings, store: Store) -> pd.DataFrame:
-    """One row per forecast series: its latest period against what was expected, band, model, open incidents, feedback.
+    """One row per forecast series: its latest period against what was expected, band, the model of
+    its newest forecast, open incidents, feedback.
 
     The latest period is the last with a forecast among the last ``RECENT_PERIODS`` (blank when a
     series has none that recent); vintages are read a block of series at a time.
     """
     end = last_judgeable(settings, store)
-    newest = store.forecasts.last_issued() if end is not None else {}
+    newest = store.forecasts.newest() if end is not None else {}
     if not newest:
         return pd.DataFrame()
     freq = settings.series.freq
@@ -59,13 +60,12 @@ def overview(settings: Settings, store: Store) -> pd.DataFrame:
     points = store.orders.points(end=end.date(), start=first)
     series = sorted(newest)
     latest = pd.concat([_latest_judged(store, settings.timezone, block, first, end, points) for block in batches(series, SERIES_PER_READ)]).set_index("unique_id")
-    choices = store.forecasts.choices()
     open_counts = pd.Series([i.series_id for i in store.incidents.list("open")], dtype=object).value_counts()
     feedback = store.incidents.feedback_counts()
     rows = []
     for series_id in series:
-        choice = choices.get(series_id)
-        row = {"series": series_id, "model": choice.model if choice else "", "last_forecast_issued": pd.Timestamp(newest[series_id], tz="UTC")}
+        issued, model = newest[series_id]
+        row = {"series": series_id, "model": model, "last_forecast_issued": pd.Timestamp(issued, tz="UTC")}
         if series_id in latest.index:
             r = latest.loc[series_id]
             row.update(period=r.ds.date(), actual=r.y, expected=r.yhat, lo80=r.lo80, hi80=r.hi80,
