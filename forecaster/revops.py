@@ -4,11 +4,12 @@ command and the Python API) and the current period's pipeline outlook."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from forecaster.data.kpis import opportunity_kpis, order_kpis
+from forecaster.data.kpis import TOTAL, customer_kpis, opportunity_kpis, order_kpis
 from forecaster.data.opportunities import (
     OpportunityColumns,
     Outcomes,
@@ -18,6 +19,7 @@ from forecaster.data.opportunities import (
     read_opportunities,
     read_products,
 )
+from forecaster.errors import InputError
 from forecaster.pipeline_forecast import PipelineForecast, calibrated_forecast
 from forecaster.settings import RevOpsSettings
 
@@ -67,30 +69,50 @@ def kpi_report(
     window_days: int = 90,
     quotas: Path | None = None,
     orders: Path | None = None,
-    order_columns: tuple[str, str, str] = ("order_id", "ordered_at", "amount"),
+    order_columns: tuple[str, str, str, str] = ("order_id", "ordered_at", "amount", "customer_id"),
+    spend: Path | None = None,
+    active_days: int = 90,
 ) -> pd.DataFrame:
     """KPIs per period (and segment) of normalized opportunities, with an optional quota table and
-    orders file (``orders`` adds ``orders`` and ``aov`` to the total rows)."""
+    orders file: ``orders`` adds ``orders`` and ``aov`` to the total rows (and total rows for the
+    periods only orders cover), and the customer KPIs (churn, retention, LTV; CAC and LTV/CAC with a
+    ``spend`` table) when it has a customer column."""
     from forecaster.data.sources.files import read_table
 
     quota_table = read_table(quotas, file_kind(quotas)) if quotas else None
     report = opportunity_kpis(deals, freq, by, window_days, quota_table)
     if orders is not None:
-        report = report.merge(order_kpis(_orders(orders, order_columns), freq).assign(segment="total"), on=["ds", "segment"], how="left")
+        sales = _orders(orders, order_columns)
+        per_order = order_kpis(sales, freq)
+        if "customer" in sales.columns:
+            counted = sales[sales["counted"] & (sales["amount"] > 0)]
+            days = pd.DataFrame({"ordered_at": counted["ordered_at"].dt.tz_localize(None), "amount": counted["amount"], "customer": counted["customer"]})
+            spend_table = read_table(spend, file_kind(spend)) if spend else None
+            per_order = per_order.merge(customer_kpis(days, freq, active_days, spend_table), on="ds", how="outer")
+        report = report.merge(per_order.assign(segment=TOTAL), on=["ds", "segment"], how="outer")
+        report = report.sort_values(["segment", "ds"], key=lambda c: c != TOTAL if c.name == "segment" else c, kind="stable", ignore_index=True)
+    elif spend is not None:
+        raise InputError("--spend needs --orders with a customer column: CAC is spend per new customer")
     return report.assign(ds=report["ds"].dt.strftime("%Y-%m-%d"))
 
 
-def _orders(path: Path, names: tuple[str, str, str]) -> pd.DataFrame:
+def _orders(path: Path, names: tuple[str, str, str, str]) -> pd.DataFrame:
+    """Normalized orders of a file, with a ``customer`` column when the file has ``names[3]``."""
     from forecaster.data.orders import normalize
     from forecaster.data.sources.files import read_table
     from forecaster.settings_sources import OrderColumns, StatusPolicy
 
     kind = file_kind(path)
     raw = read_table(path, kind)
-    order_id, ordered_at, amount = names
+    order_id, ordered_at, amount, customer = names
     status = "status" if "status" in raw.columns else None
+    segments = {"customer": customer} if customer in raw.columns else {}
     line = (lambda i: f"line {i + 2}") if kind == "csv" else (lambda i: f"row {i + 1}")
-    return normalize(raw, OrderColumns(order_id=order_id, ordered_at=ordered_at, amount=amount, status=status), StatusPolicy(), "UTC", str(path), line)
+    columns = OrderColumns(order_id=order_id, ordered_at=ordered_at, amount=amount, status=status, segments=segments)
+    orders = normalize(raw, columns, StatusPolicy(), "UTC", str(path), line)
+    if segments:
+        orders["customer"] = [json.loads(s).get("customer") for s in orders["segments"]]
+    return orders
 
 
 def pipeline_outlook(deals: pd.DataFrame, revops: RevOpsSettings, today: dt.date) -> PipelineForecast:

@@ -175,7 +175,11 @@ class RevOpsSettings(Frozen):
     won_stages: list[str] = ["Won", "Closed Won"]
     lost_stages: list[str] = ["Lost", "Closed Lost"]
     products: Path | None = Field(None, description="Products table (product, sales_price): list price of deals without an amount.")
-    orders: Path | None = Field(None, description="Orders file (order_id, ordered_at, amount[, status]): adds orders and average order value.")
+    orders: Path | None = Field(
+        None, description="Orders file (order_id, ordered_at, amount[, status, customer_id]): adds orders and average order value, "
+        "and with customers churn, retention and lifetime value.",
+    )
+    spend: Path | None = Field(None, description="Marketing spend table (ds, spend), with orders naming customers: adds acquisition cost and LTV/CAC.")
     quota: float | None = Field(None, gt=0, description="Quota per period, in the currency of the amounts.")
     alert_below: float | None = Field(
         0.9, gt=0, description="With a quota, each run alerts when the period's revenue simulated from the pipeline (P50) "
@@ -320,7 +324,7 @@ def parse(data: Any, where: str, base_dir: Path | None = None) -> Settings:
         settings = settings.model_copy(update={"forecast": forecast})
     revops = settings.revops
     if base_dir is not None and revops is not None:
-        files = {k: base_dir / v for k in ("opportunities", "products", "orders") if (v := getattr(revops, k)) is not None and not v.is_absolute()}
+        files = {k: base_dir / v for k in ("opportunities", "products", "orders", "spend") if (v := getattr(revops, k)) is not None and not v.is_absolute()}
         settings = settings.model_copy(update={"revops": revops.model_copy(update=files)})
     return settings
 

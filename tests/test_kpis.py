@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import DATA
 
-from forecaster.data.kpis import churn_rate, lead_conversion, opportunity_kpis
+from forecaster.data.kpis import churn_rate, customer_kpis, lead_conversion, opportunity_kpis
 from forecaster.data.opportunities import (
     as_known_at,
     join_table,
@@ -260,6 +260,47 @@ def test_kpis_command_adds_order_kpis(tmp_path):
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(io.StringIO(done.stdout)).set_index("ds")
     assert table.at["2024-01-01", "orders"] == 2 and table.at["2024-01-01", "aov"] == 20
+
+
+def test_customer_kpis_by_hand():
+    orders = pd.DataFrame(
+        [("2024-01-05", 100, "a"), ("2024-01-20", 50, "b"), ("2024-02-10", 60, "a"), ("2024-02-12", 40, "c"), ("2024-03-25", 90, "c")],
+        columns=["ordered_at", "amount", "customer"],
+    ).assign(ordered_at=lambda f: pd.to_datetime(f["ordered_at"]))
+    spend = pd.DataFrame({"ds": ["2024-02-01", "2024-03-15"], "spend": ["300", "120"]})
+    table = customer_kpis(orders, "M", active_days=30, spend=spend).set_index("ds")
+    # Active on 31 Jan: a, b; on 29 Feb: a, c (b lost); on 31 Mar: c (a lost).
+    assert table["customers"].tolist() == [2, 2, 1] and table["new_customers"].tolist() == [2, 1, 0]
+    assert table["lost_customers"].tolist() == [0, 1, 1] and table["churn_rate"].tolist()[1:] == [0.5, 0.5]
+    assert table.at["2024-02-01", "retention_rate"] == 0.5
+    assert table.at["2024-02-01", "revenue_per_customer"] == 100 / 2  # 60 + 40 over (2 + 2) / 2 customers
+    assert table.at["2024-02-01", "ltv"] == 100.0  # 50 a month over an expected 1 / 0.5 = 2 months
+    assert table.at["2024-02-01", "cac"] == 300.0 and table.at["2024-02-01", "ltv_cac"] == pytest.approx(1 / 3)
+    assert np.isnan(table.at["2024-03-01", "cac"])  # spend but no new customer
+
+
+def test_kpis_command_adds_customer_kpis_on_online_retail(tmp_path):
+    lines = pd.read_parquet(DATA / "online_retail" / "online_retail_2010_2011.parquet")
+    lines = lines[lines["CustomerID"].notna()].assign(amount=lines["Quantity"] * lines["UnitPrice"])
+    invoices = lines.groupby("InvoiceNo").agg(ordered_at=("InvoiceDate", "min"), amount=("amount", "sum"), customer_id=("CustomerID", "first")).reset_index()
+    invoices = invoices.rename(columns={"InvoiceNo": "order_id"}).assign(customer_id=lambda f: f["customer_id"].astype(int))
+    invoices["status"] = np.where(invoices["order_id"].str.startswith("C"), "refunded", "completed")
+    invoices["amount"] = invoices["amount"].abs()
+    orders, spend, deals, output = tmp_path / "orders.csv", tmp_path / "spend.csv", tmp_path / "deals.csv", tmp_path / "kpis.csv"
+    invoices.to_csv(orders, index=False)
+    spend.write_text("ds,spend\n2011-03-01,25000\n2011-04-01,18000\n")
+    deals.write_text(SMALL)
+    done = _cli("--opportunities", str(deals), "--orders", str(orders), "--spend", str(spend), "--output", str(output))
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(output).set_index("ds").loc["2011-01-01":"2011-11-01"]
+
+    sales = invoices[(invoices["status"] == "completed") & (invoices["amount"] > 0)]  # sales, as the KPIs count them
+    first = sales.groupby("customer_id")["ordered_at"].min().dt.to_period("M").value_counts()
+    assert table["new_customers"].tolist() == [first[pd.Period(m, "M")] for m in table.index]
+    assert table["churn_rate"].between(0, 0.3).all() and np.allclose(table["retention_rate"], 1 - table["churn_rate"])
+    assert table.at["2011-03-01", "cac"] == pytest.approx(25000 / first[pd.Period("2011-03", "M")])
+    expected_ltv = table["revenue_per_customer"] / table["churn_rate"].where(table["churn_rate"] > 0)
+    assert np.allclose(table["ltv"], expected_ltv, equal_nan=True) and table["ltv"].notna().sum() >= 9
 
 
 @pytest.mark.parametrize(

@@ -188,7 +188,12 @@ def _print_alert_rate(preview, console) -> None:
 @app.command()
 def kpis(
     opportunities: Path = typer.Option(..., "--opportunities", help="CSV or Parquet of opportunities (deals)."),
-    orders: Optional[Path] = typer.Option(None, "--orders", help="Orders file (order_id, ordered_at, amount[, status]): adds orders and aov."),
+    orders: Optional[Path] = typer.Option(
+        None, "--orders", help="Orders file (order_id, ordered_at, amount[, status, customer_id]): adds orders and aov, and with customers churn, retention and LTV.",
+    ),
+    customer_col: str = typer.Option("customer_id", "--customer-col", help="The orders' customer column."),
+    active_days: int = typer.Option(90, "--active-days", help="A customer is active with an order in this many trailing days."),
+    spend: Optional[Path] = typer.Option(None, "--spend", help="Marketing spend table (ds, spend): adds spend, cac and ltv_cac."),
     freq: str = typer.Option("M", "--freq", help="W, M or Q."),
     by: Optional[str] = typer.Option(None, "--by", help="Segment column, e.g. sales_agent, product, or a joined column such as regional_office."),
     window: int = typer.Option(90, "--window", help="Trailing days for the win rate, deal size and cycle of pipeline velocity."),
@@ -214,7 +219,10 @@ def kpis(
         check_choice("--freq", freq, ["W", "M", "Q"])
         columns = OpportunityColumns(id_col, created_col, stage_col, amount_col, owner_col, close_col, product_col or None)
         deals = read_deals(opportunities, columns, Outcomes(tuple(won_stage), tuple(lost_stage)), products, join)
-        report = kpi_report(deals, freq, by, window, quotas=quotas, orders=orders)
+        report = kpi_report(
+            deals, freq, by, window, quotas=quotas, orders=orders, order_columns=("order_id", "ordered_at", "amount", customer_col),
+            spend=spend, active_days=active_days,
+        )
     except InputError as exc:
         raise fail(exc) from None
     write_csv(report, output)

@@ -34,6 +34,15 @@ CATALOG: dict[str, str] = {
     "orders": "number of sale orders placed in the period (refunds excluded)",
     "aov": "average order value: sales amount / number of sale orders",
     "conversion_rate": "leads converted to a won deal / leads, per lead origin (and cohort period)",
+    "customers": "customers active at the period's end: with an order in the trailing active window (default 90 days)",
+    "new_customers": "customers whose first order falls in the period",
+    "lost_customers": "customers active at the period's start and no longer at its end",
+    "churn_rate": "lost customers / customers active at the period's start (not start / remaining)",
+    "retention_rate": "1 - churn_rate: the share of the start's customers still active at the end",
+    "revenue_per_customer": "sales of the period / the mean of customers active at its start and end",
+    "ltv": "customer lifetime value: revenue_per_customer / churn_rate, revenue over an expected 1 / churn periods (no margin applied)",
+    "cac": "customer acquisition cost: marketing spend of the period / new customers",
+    "ltv_cac": "ltv / cac",
     "days_to_convert": "mean days from a lead's first contact to its won deal, converted leads only",
 }
 
@@ -152,6 +161,60 @@ def order_kpis(orders: pd.DataFrame, freq: str = "M") -> pd.DataFrame:
     table = frame.groupby("ds").agg(orders=("amount", "size"), sales=("amount", "sum")).reset_index()
     table["aov"] = table["sales"] / table["orders"]
     return table[["ds", "orders", "aov"]]
+
+
+def customer_kpis(orders: pd.DataFrame, freq: str = "M", active_days: int = 90, spend: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Customer KPIs per period (see :data:`CATALOG`) from sale orders with a ``customer`` column.
+
+    ``orders`` has ``ordered_at`` (naive days), ``amount`` and ``customer``; ``spend`` has ``ds`` (any
+    day of the period) and ``spend`` (marketing spend) and adds ``spend``, ``cac`` and ``ltv_cac``.
+    """
+    if active_days < 1:
+        raise InputError(f"the active window must be at least 1 day, got {active_days}")
+    known = orders[orders["customer"].notna()]
+    if known.empty:
+        raise InputError("no order names a customer; customer KPIs need a customer column")
+    days = known["ordered_at"].dt.normalize()
+    window = pd.Timedelta(days=active_days)
+
+    def active(day: pd.Timestamp) -> set:
+        return set(known.loc[(days > day - window) & (days <= day), "customer"])
+
+    first_order = period_start(known.groupby("customer")["ordered_at"].min().dt.normalize(), freq).value_counts()
+    rows = []
+    for period in _periods(days.min(), days.max(), freq):
+        start, end = period.start_time, period.end_time.normalize()
+        before, after = active(start - pd.Timedelta(days=1)), active(end)
+        inside = days.between(start, end)
+        lost = len(before - after)
+        rows.append({
+            "ds": start, "customers": len(after), "new_customers": int(first_order.get(start, 0)), "lost_customers": lost,
+            "churn_rate": lost / len(before) if before else np.nan,
+            "revenue_per_customer": known.loc[inside, "amount"].sum() / ((len(before) + len(after)) / 2) if before or after else np.nan,
+        })
+    table = pd.DataFrame(rows)
+    table["retention_rate"] = 1 - table["churn_rate"]
+    table["ltv"] = table["revenue_per_customer"] / table["churn_rate"].where(table["churn_rate"] > 0)
+    if spend is not None:
+        table = _with_spend(table, spend, freq)
+    return table
+
+
+def _with_spend(table: pd.DataFrame, spend: pd.DataFrame, freq: str) -> pd.DataFrame:
+    missing = [c for c in ("ds", "spend") if c not in spend.columns]
+    if missing:
+        raise InputError(f"spend table: missing column(s) {missing}; it has {list(spend.columns)}")
+    days = pd.to_datetime(spend["ds"], errors="coerce", format="mixed")
+    amounts = pd.to_numeric(spend["spend"], errors="coerce")
+    bad = spend.index[days.isna() | amounts.isna() | (amounts < 0)]
+    if len(bad):
+        shown = ", ".join(f"line {i + 2} ({spend.at[i, 'ds']!r}, {spend.at[i, 'spend']!r})" for i in bad[:5])
+        raise InputError(f"spend table: 'ds' must be dates and 'spend' non-negative numbers: {shown}")
+    per_period = pd.DataFrame({"ds": period_start(days, freq), "spend": amounts.astype(float)}).groupby("ds", as_index=False)["spend"].sum()
+    table = table.merge(per_period, on="ds", how="left")
+    table["cac"] = table["spend"] / table["new_customers"].where(table["new_customers"] > 0)
+    table["ltv_cac"] = table["ltv"] / table["cac"].where(table["cac"] > 0)
+    return table
 
 
 def lead_conversion(

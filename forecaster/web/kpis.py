@@ -19,6 +19,8 @@ router = APIRouter()
 _FORMATS = {
     "revenue": "money", "win_rate": "share", "avg_deal_size": "money", "sales_cycle_days": "number", "pipeline_value": "money",
     "pipeline_velocity": "money", "revenue_growth": "share", "quota": "money", "attainment": "share", "coverage": "ratio", "aov": "money",
+    "churn_rate": "share", "retention_rate": "share", "revenue_per_customer": "money", "ltv": "money", "spend": "money", "cac": "money",
+    "ltv_cac": "ratio",
 }
 
 
@@ -27,7 +29,7 @@ def kpi_table(deals: pd.DataFrame, revops: RevOpsSettings) -> pd.DataFrame:
 
     Coverage is the pipeline value at the period's start (the previous period's end) over its quota.
     """
-    report = kpi_report(deals, revops.freq, None, revops.window_days, orders=revops.orders).drop(columns="segment")
+    report = kpi_report(deals, revops.freq, None, revops.window_days, orders=revops.orders, spend=revops.spend).drop(columns="segment")
     if revops.quota is not None:
         report["quota"] = revops.quota
         report["attainment"] = report["revenue"] / revops.quota
