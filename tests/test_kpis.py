@@ -59,6 +59,7 @@ def test_monthly_kpis_match_hand_calculations(small):
     assert (feb["revenue"], feb["won"], feb["lost"]) == (3000, 1, 2)
     assert feb["win_rate"] == pytest.approx(1 / 3)
     assert (feb["avg_deal_size"], feb["sales_cycle_days"]) == (3000, 26)
+    assert (jan["days_to_lose"], feb["days_to_lose"]) == (15, (19 + 21) / 2)  # B; F and G
     assert (feb["open_opportunities"], feb["pipeline_value"]) == (2, 500 + 4000)  # D, E at list price
     # trailing 90 days to 29 Feb: A, C won; B, F, G lost -> 0.4; size 2000; cycle 20.5
     assert feb["pipeline_velocity"] == pytest.approx(2 * 2000 * 0.4 / 20.5)

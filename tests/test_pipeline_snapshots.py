@@ -109,6 +109,16 @@ def test_a_live_sql_table_is_snapshotted_daily_and_the_command_tells_what_moved(
     assert "Pipeline from 2024-06-10 to 2024-06-17: open deals 5 ($9,700) -> 3 ($6,700)" in text
     assert "slipped out of 2024Q2: 1 ($4,500)" in text
 
+    stages_csv = tmp_path / "stages.csv"
+    assert salescast("pipeline", "--config", config, "--stages", "--output", stages_csv).returncode == 0
+    stages = pd.read_csv(stages_csv).set_index("stage")
+    assert stages[["open_now", "open_value", "deals_seen", "decided", "won"]].to_dict("index") == {
+        "Proposal": {"open_now": 2, "open_value": 5500.0, "deals_seen": 3, "decided": 1, "won": 0},     # D1, D2 open; D7 lost
+        "Qualify": {"open_now": 1, "open_value": 1200.0, "deals_seen": 3, "decided": 0, "won": 0},      # D6 open; D1 moved on, D4 removed
+        "Negotiation": {"open_now": 0, "open_value": 0.0, "deals_seen": 1, "decided": 1, "won": 1},     # D3 won
+    }
+    assert stages.loc["Negotiation", "days_in_stage"] == 7 and stages.loc["Qualify", "spells_timed"] == 2  # D1 and D4 left it
+
     printed = salescast("pipeline", "--config", config)  # a week back from the latest snapshot
     assert printed.returncode == 0 and "largest changes (6 of 6)" in printed.stdout
     assert all(f"│ {deal} " in printed.stdout for deal in ("D1", "D2", "D3", "D4", "D6", "D7"))
@@ -196,3 +206,21 @@ def test_the_pace_counts_what_a_live_source_says_open_deals_are_worth(tmp_path):
     revops = RevOpsSettings(source={"kind": "sql", "url": url, "table": "crm_deals"}, columns=COLUMNS)
     outlook = pipeline_outlook(load_opportunities(revops), revops, dt.date(2024, 6, 10))
     assert outlook.open_value == 1000 + 5000 + 2000 + 800 + 900  # amounts from the source, no products table needed
+
+
+def test_stage_spells_end_at_the_next_stage_or_when_the_deal_leaves():
+    from forecaster.pipeline_stages import stage_kpis, stage_spells
+
+    seen = [
+        ("2024-06-01", "a", "Qualify"), ("2024-06-02", "a", "Qualify"), ("2024-06-04", "a", "Proposal"), ("2024-06-06", "a", "Proposal"),
+        ("2024-06-01", "b", "Qualify"), ("2024-06-02", "b", "Qualify"),  # gone from the 4th: closed
+        ("2024-06-04", "c", "Qualify"), ("2024-06-06", "c", "Qualify"),
+        ("2024-06-01", "d", "Proposal"), ("2024-06-02", "d", "Proposal"), ("2024-06-04", "d", "Proposal"),
+    ]
+    history = pd.DataFrame(seen, columns=["snapshot_date", "opportunity_id", "stage"]).assign(snapshot_date=lambda f: pd.to_datetime(f["snapshot_date"]), amount=10.0)
+    spells = stage_spells(history)
+    ends = {(r.opportunity_id, r.stage): (None if pd.isna(r.end) else f"{r.end:%d}") for r in spells.itertuples()}
+    assert ends == {("a", "Qualify"): "04", ("a", "Proposal"): None, ("b", "Qualify"): "04", ("c", "Qualify"): None, ("d", "Proposal"): "06"}
+    table = stage_kpis(history, pd.DataFrame({"opportunity_id": list("abcd"), "outcome": ["open", "lost", "open", "won"]})).set_index("stage")
+    assert table.loc["Qualify", ["days_in_stage", "spells_timed", "deals_seen", "decided", "won"]].tolist() == [3.0, 2, 3, 1, 0]
+    assert table.loc["Proposal", ["days_in_stage", "open_now", "conversion"]].tolist() == [5.0, 1, 1.0]

@@ -1,4 +1,4 @@
-"""`salescast pipeline`: what moved in the pipeline between two of the stored daily snapshots."""
+"""`salescast pipeline`: what moved in the pipeline between two of the stored daily snapshots, or each stage's deals, conversion and time."""
 
 from __future__ import annotations
 
@@ -20,24 +20,26 @@ SHOWN = 20  # changes printed without --output, the largest first
 def pipeline(
     since: Optional[str] = typer.Option(None, "--since", help="Compare from the snapshot of this day (or the last before it); default: a week before --until."),
     until: Optional[str] = typer.Option(None, "--until", help="Compare to the snapshot of this day (or the last before it); default: the latest."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV of every changed deal (default: the largest printed)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV of every changed deal, or of the stages (default: printed)."),
+    stages: bool = typer.Option(False, "--stages", help="Instead: deals, conversion and days in each stage over every snapshot."),
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """New deals, stage moves, slipped close dates, amount changes, wins and losses between two snapshots."""
     from forecaster.pipeline_changes import movement, pipeline_changes
-    from forecaster.revops import load_opportunities
 
     with opened_store(config) as (settings, store):
-        try:
-            first, last = _days(store.pipeline.days(), since, until)
-        except InputError as exc:
-            raise fail(exc) from None
-        before, after = store.pipeline.on(first), store.pipeline.on(last)
-    try:
-        deals = load_opportunities(settings.revops) if settings.revops else None
-    except InputError as exc:
-        err.print(f"[yellow]warning:[/] cannot tell won and lost deals from removed ones: {exc}")
-        deals = None
+        if stages:
+            history = store.pipeline.history()
+        else:
+            try:
+                first, last = _days(store.pipeline.days(), since, until)
+            except InputError as exc:
+                raise fail(exc) from None
+            before, after = store.pipeline.on(first), store.pipeline.on(last)
+    deals = _current_deals(settings)
+    if stages:
+        _report_stages(history, deals, settings.currency, output)
+        return
     changes = pipeline_changes(before, after, deals)
     moved = movement(before, after, changes, first, last, settings.revops.freq if settings.revops else "Q")
     _print_movement(moved, settings.currency)
@@ -46,6 +48,41 @@ def pipeline(
         out.print(f"{len(changes)} changed deals written to {output}")
     else:
         _print_largest(changes, settings.currency)
+
+
+def _current_deals(settings):
+    """The opportunities as the source shows them now, to tell won and lost deals; None when unreadable."""
+    from forecaster.revops import load_opportunities
+
+    if settings.revops is None:
+        return None
+    try:
+        return load_opportunities(settings.revops)
+    except InputError as exc:
+        err.print(f"[yellow]warning:[/] cannot tell won and lost deals apart: {exc}")
+        return None
+
+
+def _report_stages(history: pd.DataFrame, deals, currency: str, output: Optional[Path]) -> None:
+    from forecaster.pipeline_stages import stage_kpis
+
+    if history.empty:
+        raise fail(InputError("no pipeline snapshot stored yet: configure revops: and let salescast run"))
+    table = stage_kpis(history, deals)
+    if output is not None:
+        table.to_csv(output, index=False)
+        out.print(f"{len(table)} stages written to {output}")
+        return
+    days = history["snapshot_date"]
+    shown = Table(title=f"stages over {days.nunique()} snapshots, {days.min():%Y-%m-%d} to {days.max():%Y-%m-%d}")
+    for column in ("stage", "open now", "open value", "deals seen", "won / decided", "conversion", "days in stage"):
+        shown.add_column(column, overflow="fold")
+    for row in table.itertuples():
+        shown.add_row(
+            row.stage, f"{row.open_now:,}", f"{currency}{row.open_value:,.0f}", f"{row.deals_seen:,}", f"{row.won:,} / {row.decided:,}",
+            f"{row.conversion:.0%}" if pd.notna(row.conversion) else "", f"{row.days_in_stage:.1f} ({row.spells_timed:,})" if row.spells_timed else "",
+        )
+    out.print(shown)
 
 
 def _days(days: list[dt.date], since: Optional[str], until: Optional[str]) -> tuple[dt.date, dt.date]:

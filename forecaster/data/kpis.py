@@ -22,7 +22,8 @@ CATALOG: dict[str, str] = {
     "lost": "number of deals lost in the period (by close date)",
     "win_rate": "won / (won + lost), deals closed in the period",
     "avg_deal_size": "revenue / won: the mean amount of the deals won in the period",
-    "sales_cycle_days": "mean days from created (engaged) to close of the deals won in the period",
+    "sales_cycle_days": "mean days from created (engaged) to close of the deals won in the period (time to win)",
+    "days_to_lose": "mean days from created (engaged) to close of the deals lost in the period (time to lose)",
     "open_opportunities": "deals created on or before the period's last day and not closed by it",
     "pipeline_value": "sum of the amounts of those open deals (list price when a deal has no amount, or a lost deal 0)",
     "pipeline_velocity": "open_opportunities * avg deal size * win rate / sales cycle days, per day; the last "
@@ -59,19 +60,22 @@ def _periods(first: pd.Timestamp, last: pd.Timestamp, freq: str) -> pd.PeriodInd
 
 
 def _closed_stats(deals: pd.DataFrame, key: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """revenue, won, lost, win_rate, avg_deal_size, sales_cycle_days over deals closed in [start, end]."""
+    """revenue, won, lost, win_rate, avg_deal_size, sales_cycle_days, days_to_lose over deals closed in [start, end]."""
     closed = deals["closed_at"].between(start, end)
     won = closed & (deals["outcome"] == "won")
     lost = closed & (deals["outcome"] == "lost")
-    cycle = (deals["closed_at"] - deals["created_at"]).dt.days.where(won)
+    age = (deals["closed_at"] - deals["created_at"]).dt.days
     stats = pd.DataFrame(
         {
             "revenue": deals["amount"].where(won, 0.0).fillna(0.0),
             "won": won.astype(int),
             "lost": lost.astype(int),
-            "cycle": cycle,
+            "cycle": age.where(won),
+            "to_lose": age.where(lost),
         }
-    ).groupby(key).agg(revenue=("revenue", "sum"), won=("won", "sum"), lost=("lost", "sum"), sales_cycle_days=("cycle", "mean"))
+    ).groupby(key).agg(
+        revenue=("revenue", "sum"), won=("won", "sum"), lost=("lost", "sum"), sales_cycle_days=("cycle", "mean"), days_to_lose=("to_lose", "mean"),
+    )
     decided = stats["won"] + stats["lost"]
     stats["win_rate"] = stats["won"] / decided.where(decided > 0)
     stats["avg_deal_size"] = stats["revenue"] / stats["won"].where(stats["won"] > 0)

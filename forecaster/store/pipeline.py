@@ -49,5 +49,14 @@ class PipelineSnapshots:
         return frame.sort_values("opportunity_id", ignore_index=True)
 
 
+    def history(self) -> pd.DataFrame:
+        """Every stored snapshot row as ``snapshot_date, opportunity_id, stage, amount`` (dates as timestamps), in day order."""
+        columns = [pipeline_snapshots.c[c] for c in ("snapshot_date", "opportunity_id", "stage", "amount")]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*columns).order_by(pipeline_snapshots.c.snapshot_date, pipeline_snapshots.c.opportunity_id)).all()
+        frame = pd.DataFrame(rows, columns=["snapshot_date", "opportunity_id", "stage", "amount"])
+        return frame.assign(snapshot_date=pd.to_datetime(frame["snapshot_date"]), amount=frame["amount"].astype(float))
+
+
 def _date(value) -> dt.date | None:
     return None if value is None else pd.Timestamp(value).date()
