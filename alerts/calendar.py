@@ -16,6 +16,7 @@ import functools
 from dataclasses import replace
 from typing import Literal, Mapping, Sequence
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.deviation import Deviation
@@ -107,6 +108,15 @@ class Calendar(BaseModel):
         """Whether a past day without sales was a day the store did not trade (not a day of zero demand)."""
         return actual <= 0 and self._excuse_day(day, actual, actuals) is not None
 
+    def closed_each(self, first: dt.date, values: np.ndarray) -> np.ndarray:
+        """:meth:`was_closed` for every day of a gap-free daily history starting on ``first``, at once."""
+        zero = np.asarray(values, dtype=float) <= 0
+        usually = _usually_closed_each(zero) if self.closed_from_data else np.zeros(len(zero), dtype=bool)
+        closed = zero & usually
+        for i in np.flatnonzero(zero & ~usually):
+            closed[i] = self.reason(first + int(i) * _DAY) is not None
+        return closed
+
     def will_be_closed(self, days: Sequence[dt.date], actuals: Mapping[dt.date, float]) -> list[bool]:
         """Whether the store will most likely not trade on each future day, judged from ``actuals`` (its history).
 
@@ -152,7 +162,24 @@ class Calendar(BaseModel):
 def _usually_closed(day: dt.date, actuals: Mapping[dt.date, float]) -> bool:
     """Whether the series sold nothing on at least half of its last eight same weekdays before ``day``."""
     earlier = [actuals[d] for d in (day - 7 * i * _DAY for i in range(1, SAME_WEEKDAYS_LOOKED_AT + 1)) if d in actuals]
-    return bool(earlier) and sum(1 for y in earlier if y <= 0) * 2 >= len(earlier)
+    return _mostly_zero(sum(1 for y in earlier if y <= 0), len(earlier))
+
+
+def _usually_closed_each(zero: np.ndarray) -> np.ndarray:
+    """:func:`_usually_closed` for every day of a gap-free daily history, from its days without sales."""
+    zeros, seen = np.zeros(len(zero), dtype=int), np.zeros(len(zero), dtype=int)
+    for weeks in range(1, SAME_WEEKDAYS_LOOKED_AT + 1):
+        lag = 7 * weeks
+        if lag >= len(zero):
+            break
+        zeros[lag:] += zero[:-lag]
+        seen[lag:] += 1
+    return _mostly_zero(zeros, seen)
+
+
+def _mostly_zero(zeros, seen):
+    """The rule of :func:`_usually_closed`: some same weekdays seen, and at least half of them without sales."""
+    return (seen > 0) & (zeros * 2 >= seen)
 
 
 def _check_holidays(country: str, subdivision: str | None) -> None:

@@ -28,6 +28,8 @@ def closed_days(y: pd.Series, calendar: Calendar, freq: str) -> np.ndarray:
     """Which periods of ``y`` were days without sales the store did not trade (none for weekly and monthly series)."""
     if freq != "D":
         return np.zeros(len(y), dtype=bool)
+    if len(y) and (y.index[-1] - y.index[0]).days + 1 == len(y):  # gap-free, as the engine's series are
+        return calendar.closed_each(y.index[0].date(), y.to_numpy(dtype=float))
     by_day = _by_day(y)
     return np.array([value <= 0 and calendar.was_closed(day, value, by_day) for day, value in by_day.items()], dtype=bool)
 
@@ -54,5 +56,5 @@ def close_forecast(forecast: pd.DataFrame, y: pd.Series, calendar: Calendar, fre
         return forecast
     values = [c for c in forecast.columns if c.startswith("yhat")]
     out = forecast.copy()
-    out.loc[closed, values] = 0.0
+    out[values] = np.where(np.asarray(closed)[:, None], 0.0, out[values].to_numpy(dtype=float))
     return out

@@ -74,6 +74,21 @@ def test_closed_days_are_read_from_the_data():
     assert not any(d.excused for d in quiet)
 
 
+@pytest.mark.parametrize(
+    "calendar",
+    [Calendar(), Calendar(country="DE", holiday_before=1), Calendar(closed_weekdays=["sun"]), Calendar(country="DE", closed_from_data=False)],
+)
+def test_a_whole_history_is_judged_at_once_as_day_by_day(calendar):
+    """The forecaster judges a gap-free history in one pass; it must agree with the monitor's day-by-day judgement."""
+    long = rossmann_long([1, 2, 3, 262, 274], since="2013-01-01")
+    for _, rows in long.groupby("unique_id"):
+        y = rows.set_index("ds")["y"].astype(float)
+        assert (y.index[-1] - y.index[0]).days + 1 == len(y)
+        actuals = dict(zip(y.index.date, y))
+        one_by_one = [v <= 0 and calendar.was_closed(day, v, actuals) for day, v in actuals.items()]
+        assert calendar.closed_each(y.index[0].date(), y.to_numpy()).tolist() == one_by_one
+
+
 def test_a_holiday_week_is_judged_against_a_smaller_expectation():
     """Weekly series: the Whit Monday week of store 1 is expected to sell 5/6 of a normal week (closed Sundays)."""
     week = Deviation("store 1", WHIT_MONDAY, WHIT_MONDAY + dt.timedelta(days=6), 22653.0, 27000.0, {80: (24000.0, 30000.0)})
