@@ -404,7 +404,12 @@ class Engine:
         revops = self.settings.revops
         if deals is None or revops.quota is None or revops.alert_below is None:
             return
-        outlook = pipeline_outlook(deals, revops, self._local_day(as_of))
+        try:
+            outlook = pipeline_outlook(deals, revops, self._local_day(as_of))
+        except InputError as exc:  # e.g. no deal won lately: nothing to simulate from
+            summary.failed[QUOTA_RULE] = str(exc)
+            log.warning("quota pace: %s", exc)
+            return
         event = observe_pace(outlook, revops.quota, revops.alert_below, self.settings.monitor.incidents, self.store.incidents)
         if event is not None and not silenced(event, self.clock()):
             self._queue(quota_message(event, outlook, revops.coverage_target, self.clock(), self.settings.currency, self._link(event)), event, summary)

@@ -108,3 +108,13 @@ def test_an_unreadable_opportunities_file_fails_the_step_and_says_which(tmp_path
         engine.store.close()
     assert summary.exit_code == 1 and "missing.csv" in summary.failed["pipeline"]
     assert engine.sent() == []
+
+
+def test_a_pipeline_with_no_recent_win_fails_only_the_pace(tmp_path):
+    engine = PacingEngine(tmp_path, quota=3_500_000, watch=["pipeline_value"])
+    try:
+        summary = engine.run("2017-02-01")  # the CRM's first wins are in March 2017
+    finally:
+        engine.store.close()
+    assert summary.exit_code == 1 and "no deal was won in the 90 days before 2017-02-01" in summary.failed["quota_pace"]
+    assert summary.pipeline_deals > 0 and "pipeline" not in summary.failed and engine.sent() == []
