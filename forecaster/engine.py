@@ -143,6 +143,8 @@ class Engine:
         with self._step("pipeline", summary, lambda: summary.pipeline_deals):
             deals = self.pipeline(as_of, end, summary)
         series = self.watched_series(end)
+        if PIPELINE in summary.failed:  # KPI points were not brought up to date: not forecast, not judged
+            series = [s for s in series if not is_kpi(s)]
         summary.series = len(series)
         steps = [
             ("forecast", lambda: self.forecast(as_of, end, series, summary), lambda: summary.forecast),

@@ -143,3 +143,17 @@ def test_a_segment_named_like_the_total_or_a_kpi_keeps_its_own_series():
     })
     points = points_from_orders(orders, "UTC", "D", ["plan"], True, "revenue").set_index("unique_id")["y"].to_dict()
     assert points == {"total": 70.0, "total (segment)": 10.0, "kpi won (segment)": 20.0, "pro": 40.0}
+
+
+def test_a_failing_source_leaves_the_kpi_series_unjudged_for_that_day(tmp_path, crm_deals):
+    engine = KpiEngine(tmp_path, CRM / "sales_pipeline.csv")
+    try:
+        engine.run_days("2017-07-29", "2017-08-01")
+        gone = engine.settings.revops.model_copy(update={"opportunities": tmp_path / "gone.csv"})
+        engine.settings = engine.settings.model_copy(update={"revops": gone})
+        engine.clock.now = dt.datetime(2017, 8, 2, 6, tzinfo=dt.timezone.utc)
+        summary = Engine(engine.settings, engine.store, notifiers={"memory": engine.memory}, clock=engine.clock).run(engine.clock.now, sync=False)
+    finally:
+        engine.store.close()
+    assert summary.exit_code == 1 and "gone.csv" in summary.failed["pipeline"]
+    assert summary.series == 0 and summary.events == []  # no day judged as a collapse for want of its points
