@@ -138,18 +138,9 @@ def opportunity_kpis(
 
 
 def _with_quotas(table: pd.DataFrame, quotas: pd.DataFrame, freq: str) -> pd.DataFrame:
-    missing = [c for c in ("ds", "quota") if c not in quotas.columns]
-    if missing:
-        raise InputError(f"quota table: missing column(s) {missing}; it has {list(quotas.columns)}")
-    days = pd.to_datetime(quotas["ds"], errors="coerce", format="mixed")
-    amounts = pd.to_numeric(quotas["quota"], errors="coerce")
-    bad = quotas.index[days.isna() | amounts.isna()]
-    if len(bad):
-        shown = ", ".join(f"line {i + 2} ({quotas.at[i, 'ds']!r}, {quotas.at[i, 'quota']!r})" for i in bad[:5])
-        raise InputError(f"quota table: 'ds' must be dates and 'quota' numbers: {shown}")
-    segment = quotas["segment"].astype(str) if "segment" in quotas.columns else TOTAL
-    quotas = pd.DataFrame({"ds": period_start(days, freq), "quota": amounts.astype(float), "segment": segment})
-    summed = quotas.groupby(["ds", "segment"], as_index=False)["quota"].sum()
+    per_period = _per_period(quotas, "quota", freq)
+    per_period["segment"] = quotas["segment"].astype(str) if "segment" in quotas.columns else TOTAL
+    summed = per_period.groupby(["ds", "segment"], as_index=False)["quota"].sum()
     table = table.merge(summed, on=["ds", "segment"], how="left")
     quota = table["quota"].where(table["quota"] > 0)
     table["attainment"] = table["revenue"] / quota
@@ -205,20 +196,26 @@ def customer_kpis(orders: pd.DataFrame, freq: str = "M", active_days: int = 90, 
 
 
 def _with_spend(table: pd.DataFrame, spend: pd.DataFrame, freq: str) -> pd.DataFrame:
-    missing = [c for c in ("ds", "spend") if c not in spend.columns]
-    if missing:
-        raise InputError(f"spend table: missing column(s) {missing}; it has {list(spend.columns)}")
-    days = pd.to_datetime(spend["ds"], errors="coerce", format="mixed")
-    amounts = pd.to_numeric(spend["spend"], errors="coerce")
-    bad = spend.index[days.isna() | amounts.isna() | (amounts < 0)]
-    if len(bad):
-        shown = ", ".join(f"line {i + 2} ({spend.at[i, 'ds']!r}, {spend.at[i, 'spend']!r})" for i in bad[:5])
-        raise InputError(f"spend table: 'ds' must be dates and 'spend' non-negative numbers: {shown}")
-    per_period = pd.DataFrame({"ds": period_start(days, freq), "spend": amounts.astype(float)}).groupby("ds", as_index=False)["spend"].sum()
+    per_period = _per_period(spend, "spend", freq).groupby("ds", as_index=False)["spend"].sum()
     table = table.merge(per_period, on="ds", how="left")
     table["cac"] = table["spend"] / table["new_customers"].where(table["new_customers"] > 0)
     table["ltv_cac"] = table["ltv"] / table["cac"].where(table["cac"] > 0)
     return table
+
+
+def _per_period(table: pd.DataFrame, column: str, freq: str) -> pd.DataFrame:
+    """A ``ds, <column>`` table (ds any day of its period, the amount not negative) as period starts and
+    floats, row for row; errors name the table and its lines."""
+    missing = [c for c in ("ds", column) if c not in table.columns]
+    if missing:
+        raise InputError(f"{column} table: missing column(s) {missing}; it has {list(table.columns)}")
+    days = pd.to_datetime(table["ds"], errors="coerce", format="mixed")
+    amounts = pd.to_numeric(table[column], errors="coerce")
+    bad = table.index[days.isna() | amounts.isna() | (amounts < 0)]
+    if len(bad):
+        shown = ", ".join(f"line {i + 2} ({table.at[i, 'ds']!r}, {table.at[i, column]!r})" for i in bad[:5])
+        raise InputError(f"{column} table: 'ds' must be dates and {column!r} non-negative numbers: {shown}")
+    return pd.DataFrame({"ds": period_start(days, freq), column: amounts.astype(float)}, index=table.index)
 
 
 def lead_conversion(
