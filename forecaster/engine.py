@@ -1,4 +1,4 @@
-"""One job, five steps: sync orders, forecast each series, judge actuals, judge the quota's pace, deliver alerts.
+"""One job, six steps: sync orders, read the pipeline, forecast each series, judge actuals, judge the quota's pace, deliver alerts.
 
 Every step is idempotent for a given ``as_of``: running the same job twice issues no second
 vintage, judges no period twice and sends nothing twice.
@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import itertools
 import logging
-import os
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 from urllib.parse import quote
 
 import pandas as pd
@@ -30,28 +27,22 @@ from alerts.notifiers import Notifier
 from alerts.outbox import deliver_due
 from alerts.routing import Router
 from alerts.rules import rule_name
-from forecaster.batches import SERIES_PER_READ, batches
+from forecaster.crash_points import crash_point
 from forecaster.data.kpi_series import LABELS, MONEY, is_kpi, kpi_name, kpi_points
 from forecaster.data.opportunities import as_known_at
-from forecaster.data.series import TOTAL, last_complete, next_period, period_span, period_starts, periods_between, points_from_orders, regular_each
+from forecaster.data.series import TOTAL, last_complete, next_period, period_span, period_starts, periods_between, points_from_orders
 from forecaster.data.sources import open_source
 from forecaster.deviations import Deviations
-from forecaster.errors import ForecasterError, InputError
-from forecaster.global_forecast import MODEL as GLOBAL_MODEL, GlobalJob, forecast_global
-from forecaster.intervals import ConformalIntervals
+from forecaster.errors import InputError
+from forecaster.forecast_step import ForecastStep
 from forecaster.logs import bound
-from forecaster.parallel import Outcome, map_batches
 from forecaster.quota_pacing import RULE as QUOTA_RULE, observe_pace, quota_message
-from forecaster.regressors import read_known_future
 from forecaster.revops import load_opportunities, pipeline_outlook
-from forecaster.series_job import SeriesJob, run_series_job
 from forecaster.settings import Settings
 from forecaster.store import Store
-from forecaster.store.forecasts import ModelChoice
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
-LEVELS = (80, 95)
 _CONTEXT = {"band": 0, "week": 7, "month": 31, "quarter": 92}
 CHART_PERIODS = 28
 _JUDGED_PER_SAVE = 500
@@ -138,7 +129,7 @@ class Engine:
         with self._step("sync", summary, lambda: int(summary.orders_changed)):
             if sync:
                 summary.orders_changed = self.sync(as_of)
-        _crash_point("after_sync")
+        crash_point("after_sync")
         end = last_complete(as_of, self.settings.timezone, self.freq, self.settings.monitor.completeness_delay_hours)
         with self._step("pipeline", summary, lambda: summary.pipeline_deals):
             deals = self.pipeline(as_of, end, summary)
@@ -158,7 +149,7 @@ class Engine:
                 log.info("stopping before %s; the next run of this time completes it", name)
                 return "interrupted"
             if name == "deliver":
-                _crash_point("before_send")
+                crash_point("before_send")
             with self._step(name, summary, count):
                 step()
         return "succeeded" if summary.exit_code == 0 else "partial"
@@ -207,122 +198,8 @@ class Engine:
         return [i for i in ids if i in keep]
 
     def forecast(self, as_of: dt.datetime, end: pd.Timestamp, series: list[str], summary: RunSummary) -> None:
-        """Issue a vintage for every watched series that has none at ``as_of``.
-
-        Per-series models run on ``parallel.backend``: histories are read a few hundred series at
-        a time and results stored batch by batch, so memory stays bounded however many series
-        there are. The global model (``model: gbm``) is fitted once across the orders series, in
-        this process, its trees on ``parallel.workers`` threads (default: every core); KPI series,
-        which its known-future inputs do not describe, get ``auto`` then.
-        """
-        issued = self.store.forecasts.issued(as_of)
-        pending = [s for s in series if s not in issued]
-        together = [s for s in pending if not is_kpi(s)] if self.settings.forecast.model == GLOBAL_MODEL else []
-        alone = [s for s in pending if s not in set(together)]
-        outcomes = itertools.chain(
-            self._global_outcomes(dict(self._histories(together, end, summary)), end, summary) if together else (),
-            map_batches(run_series_job, self._jobs(self._histories(alone, end, summary), self._choices(), end), self.settings.parallel) if alone else (),
-        )
-        handled = 0
-        for batch in outcomes:
-            self._store_forecasts(batch, as_of, end, summary)
-            handled += len(batch)
-            if self.progress is not None:
-                self.progress(handled + len(summary.waiting), len(pending))
-
-    def _histories(self, pending: list[str], end: pd.Timestamp, summary: RunSummary) -> Iterator[tuple[str, pd.Series]]:
-        """Each series' regular history up to ``end``, read a block at a time; those too short are noted as waiting."""
-        cfg = self.settings.forecast
-        first = (end - period_span(cfg.history, self.freq)).date()
-        for chunk in batches(pending, SERIES_PER_READ):
-            histories = regular_each(self.store.orders.points(end=end.date(), series=chunk, start=first), self.freq, end)
-            for series_id in chunk:
-                y = histories.pop(series_id, pd.Series(dtype=float)).iloc[-cfg.history :]
-                if len(y) < self.settings.series.min_history:
-                    summary.waiting.append(series_id)
-                else:
-                    yield series_id, y
-
-    def _jobs(self, histories: Iterable[tuple[str, pd.Series]], choices: Mapping[str, ModelChoice], end: pd.Timestamp) -> Iterator[tuple[str, SeriesJob]]:
-        """A per-series forecast job for each history, with the configured model or the stored choice."""
-        cfg = self.settings.forecast
-        params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
-        for series_id, y in histories:
-            model = self._model_for(choices.get(series_id), end)
-            yield series_id, SeriesJob(y, self.freq, cfg.horizon, LEVELS, model, tuple(cfg.candidates), cfg.backtest_folds, params, self.settings.monitor.calendar)
-
-    def _global_outcomes(self, histories: dict[str, pd.Series], end: pd.Timestamp, summary: RunSummary) -> Iterator[list[Outcome]]:
-        """Every series forecast by one fit of the global model, in batches to store.
-
-        The intervals' calibration (a backtest: three more fits) is stored and refreshed every
-        ``reselect_every`` periods, so the runs between fit the model once.
-
-        An unreadable known-future file fails the step with its path and line (the run is
-        partial); with too little history to calibrate it, ``forecast_frame`` uses seasonal naive.
-        """
-        if not histories:
-            return
-        cfg = self.settings.forecast
-        known = cfg.known_future
-        try:
-            job = GlobalJob(
-                freq=self.freq, horizon=cfg.horizon, levels=LEVELS, folds=cfg.backtest_folds, calendar=self.settings.monitor.calendar,
-                known=read_known_future(known.path, known.series, known.date, known.columns, known.open, self.freq) if known else None,
-                known_source=str(known.path) if known else "", holidays_country=cfg.holidays_country, calibration=self._fresh_calibration(end),
-                threads=self.settings.parallel.workers,
-            )
-            result = forecast_global(histories, job)
-        except ForecasterError as exc:
-            summary.failed[GLOBAL_MODEL] = str(exc)
-            log.warning("forecast: %s", exc)
-            return
-        if result.calibration is not None and result.calibration is not job.calibration:
-            self.store.forecasts.save_calibration(GLOBAL_MODEL, end.date(), result.calibration.as_dict())
-        outcomes = [
-            Outcome(s, value=result.forecasts[s]) if s in result.forecasts else Outcome(s, error=result.failures.get(s, "not forecast")) for s in histories
-        ]
-        yield from batches(outcomes, SERIES_PER_READ)
-
-    def _fresh_calibration(self, end: pd.Timestamp) -> ConformalIntervals | None:
-        """The global model's stored interval calibration, unless ``reselect_every`` periods old or for other levels."""
-        stored = self.store.forecasts.calibration(GLOBAL_MODEL)
-        if stored is None or not 0 <= periods_between(pd.Timestamp(stored[0]), end, self.freq) < self.settings.forecast.reselect_every:
-            return None
-        calibration = ConformalIntervals.from_dict(stored[1])
-        return calibration if set(LEVELS) <= set(calibration.levels) else None
-
-    def _store_forecasts(self, batch: list[Outcome], as_of: dt.datetime, end: pd.Timestamp, summary: RunSummary) -> None:
-        """Store a batch's vintages in one transaction; report the series that failed."""
-        frames = {}
-        for outcome in batch:
-            series_id = outcome.key
-            if outcome.error is not None:
-                summary.failed[series_id] = outcome.error
-                log.warning("series %s: %s%s", series_id, outcome.error, f"\n{outcome.detail}" if outcome.detail else "", extra={"series": series_id})
-                continue
-            result = outcome.value
-            if result.choice is not None:
-                self.store.forecasts.save_choice(series_id, *result.choice, end.date())
-            if result.note:
-                summary.notes[series_id] = result.note
-            frames[series_id] = result.forecast
-        self.store.forecasts.add_vintages(as_of, frames)
-        summary.forecast += len(frames)
-        if frames and summary.forecast == len(frames):
-            _crash_point("mid_forecast")
-
-    def _choices(self) -> dict[str, ModelChoice]:
-        """The stored model choices, read only when ``auto`` is used (``model: auto``, or KPI series beside gbm)."""
-        return self.store.forecasts.choices() if self.settings.forecast.model in ("auto", GLOBAL_MODEL) else {}
-
-    def _model_for(self, stored: ModelChoice | None, end: pd.Timestamp) -> str:
-        """The configured model, the stored choice while it is fresh, else ``auto`` (select in this run)."""
-        cfg = self.settings.forecast
-        if cfg.model not in ("auto", GLOBAL_MODEL):
-            return cfg.model
-        if stored and periods_between(pd.Timestamp(stored.selected_for), end, self.freq) < cfg.reselect_every:
-            return stored.model
-        return "auto"
+        """Issue a vintage for every watched series that has none at ``as_of`` (``forecaster.forecast_step``)."""
+        ForecastStep(self.settings, self.store, self.freq, self.progress).run(as_of, end, series, summary)
 
     def monitor(self, end: pd.Timestamp, series: list[str], summary: RunSummary) -> None:
         """Judge every complete period not judged yet, oldest first, and queue the resulting messages.
@@ -489,9 +366,3 @@ class Engine:
         report = deliver_due(self.store.outbox, self.notifiers, self.settings.delivery, self.clock(), router=self.router, overview=self.overview)
         summary.sent, summary.retrying, summary.dead = report.sent, report.retrying, report.dead
         summary.delivery_errors = report.errors
-
-
-def _crash_point(name: str) -> None:
-    """Test hook: SALESCAST_CRASH_AT=after_sync|mid_forecast|before_send kills the process there (SIGKILL)."""
-    if os.environ.get("SALESCAST_CRASH_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
