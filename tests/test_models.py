@@ -247,10 +247,33 @@ def test_gbm_features_never_see_past_the_origin(rossmann_stores) -> None:
     series = panel.series[0]
     origin = series.n_history - 100
     origins, steps = np.full(42, origin), np.arange(1, 43)
-    before, _ = SeriesFeatures(series, "D").matrix(origins, steps)
+    before, _ = SeriesFeatures(series, "D").matrix(origins, steps, 42)
     series.y[origin + 1 :] = np.where(np.isnan(series.y[origin + 1 :]), np.nan, 1e6)
-    after, _ = SeriesFeatures(series, "D").matrix(origins, steps)
+    after, _ = SeriesFeatures(series, "D").matrix(origins, steps, 42)
     np.testing.assert_array_equal(before, after)
+
+
+def test_gbm_features_know_the_calendar_only_one_horizon_ahead(rossmann_stores) -> None:
+    """Closures and promotions past origin + horizon are not seen in training, as they are not when forecasting."""
+    from forecaster.models.features import SeriesFeatures, feature_names
+    from forecaster.models.panel import build_panel
+
+    store = rossmann_stores[rossmann_stores["unique_id"] == "1"]
+    panel = build_panel(store.iloc[:-42], "D", 42, store.iloc[-42:].drop(columns="y"))
+    series = panel.series[0]
+    origin, horizon = series.n_history - 200, 28
+    origins, steps = np.full(horizon, origin), np.arange(1, horizon + 1)
+    before, _ = SeriesFeatures(series, "D").matrix(origins, steps, horizon)
+    beyond = slice(origin + horizon + 1, None)
+    series.is_open[beyond], series.regressors[beyond] = False, 1.0
+    after, _ = SeriesFeatures(series, "D").matrix(origins, steps, horizon)
+    np.testing.assert_array_equal(before, after)
+    # A three-day closure and a promotion at the horizon's end are seen from the steps before them.
+    end = slice(origin + horizon - 2, origin + horizon + 1)
+    series.is_open[end], series.regressors[end] = False, 1.0
+    inside, _ = SeriesFeatures(series, "D").matrix(origins, steps, horizon)
+    changed = {name for name, column in zip(feature_names(panel), (inside != after).any(axis=0)) if column}
+    assert {"until_closed", "until_long_closure", "promo_until", "promo_after"} <= changed
 
 
 def test_gbm_needs_future_regressors_and_enough_history(rossmann_stores) -> None:

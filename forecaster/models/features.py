@@ -25,24 +25,26 @@ class Windows:
     year: int
     week: int  # the weekly cycle of daily data; 0 when the frequency has none
     smooth: int  # centred window around the same period one year earlier
+    long_closure: int  # closed periods in a row that make a closure (a refurbishment), not a weekly rest day
 
 
 WINDOWS = {
-    "D": Windows(short=7, medium=28, year=364, week=7, smooth=7),
-    "W": Windows(short=4, medium=13, year=52, week=0, smooth=3),
-    "M": Windows(short=3, medium=6, year=12, week=0, smooth=1),
+    "D": Windows(short=7, medium=28, year=364, week=7, smooth=7, long_closure=3),
+    "W": Windows(short=4, medium=13, year=52, week=0, smooth=3, long_closure=1),
+    "M": Windows(short=3, medium=6, year=12, week=0, smooth=1, long_closure=1),
 }
 SAME_WEEKDAY_WEEKS = 8
+# Caps of the distance features, in periods: beyond them an event is "not near".
+NEAR_CLOSED, NEAR_REOPENED, NEAR_EVENT = 30, 90, 14
 
 
 def feature_names(panel: Panel) -> list[str]:
-    """Column names of the matrices ``examples`` returns, in order."""
+    """Column names of the matrices ``SeriesFeatures.matrix`` returns, in order."""
     calendar = {"D": ["dayofweek", "day", "month", "weekofyear", "dayofyear"], "W": ["weekofyear", "month"], "M": ["month"]}[panel.freq]
-    names = ["step", *calendar, "since_closed", "until_closed", "level_short", "level_medium", "last", "last_year"]
-    if WINDOWS[panel.freq].week:
-        names.insert(names.index("last"), "same_weekday")
+    levels = ["level_short", "level_medium", "level_typical", *(["same_weekday"] if WINDOWS[panel.freq].week else []), "last", "last_year"]
+    names = ["step", *calendar, "since_closed", "until_closed", "since_long_closure", "until_long_closure", *levels, "profile"]
     for name in panel.regressors:
-        names += [name, f"{name}_before", f"{name}_after", f"{name}_run", f"{name}_level"]
+        names += [name, f"{name}_before", f"{name}_after", f"{name}_run", f"{name}_since", f"{name}_until", f"{name}_profile"]
     return names
 
 
@@ -50,21 +52,33 @@ def _rolling_mean(y: np.ndarray, window: int, center: bool = False) -> np.ndarra
     return pd.Series(y).rolling(window, min_periods=1, center=center).mean().to_numpy()
 
 
+def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Sum of the last ``window`` values up to each position along the first axis (fewer at the start)."""
+    sums = np.cumsum(np.concatenate([np.zeros((1, *values.shape[1:])), values]), axis=0)
+    return sums[1:] - sums[np.maximum(np.arange(1, len(values) + 1) - window, 0)]
+
+
 def _same_weekday_mean(y: np.ndarray, week: int) -> np.ndarray:
     """Mean of y at d, d - week, d - 2 week, ... over the last SAME_WEEKDAY_WEEKS weeks (nan-aware)."""
-    total, count = np.zeros(len(y)), np.zeros(len(y))
-    for j in range(min(SAME_WEEKDAY_WEEKS, (len(y) - 1) // week + 1)):
-        shifted = np.full(len(y), np.nan)
-        shifted[j * week :] = y[: len(y) - j * week]
-        seen = ~np.isnan(shifted)
-        total[seen] += shifted[seen]
-        count += seen
+    return _profile(y, np.ones(len(y), dtype=bool), week, SAME_WEEKDAY_WEEKS)
+
+
+def _profile(y: np.ndarray, state: np.ndarray, cycle: int, periods: int) -> np.ndarray:
+    """Mean of y over the last ``periods`` periods at the same place in the cycle (weekday) where ``state`` held.
+
+    Periods without a value (closed) do not count; nan where no period qualifies.
+    """
+    seen = np.isfinite(y) & state
+    rows = -(-len(y) // cycle)
+    pad = rows * cycle - len(y)
+
+    def by_phase(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([values, np.zeros(pad)]).reshape(rows, cycle)
+
+    total = _rolling_sum(by_phase(np.where(seen, y, 0.0)), periods).ravel()[: len(y)]
+    count = _rolling_sum(by_phase(seen.astype(float)), periods).ravel()[: len(y)]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
-    return pd.Series(values).rolling(window, min_periods=1).sum().to_numpy()
 
 
 def _run_length(active: np.ndarray) -> np.ndarray:
@@ -75,7 +89,17 @@ def _run_length(active: np.ndarray) -> np.ndarray:
     return run
 
 
-def _distance(events: np.ndarray, backwards: bool, cap: int = 30) -> np.ndarray:
+def _long_runs(active: np.ndarray, min_run: int) -> np.ndarray:
+    """The periods of ``active`` that belong to a run of at least ``min_run`` periods in a row."""
+    run = _run_length(active)
+    ends = np.flatnonzero(active & ~np.append(active[1:], False))
+    out = np.zeros(len(active), dtype=bool)
+    for end in ends[run[ends] >= min_run]:
+        out[end - int(run[end]) + 1 : end + 1] = True
+    return out
+
+
+def _distance(events: np.ndarray, backwards: bool, cap: int) -> np.ndarray:
     """Periods since the last (or until the next) event, excluding the period itself; ``cap`` when none is near."""
     index = np.arange(len(events))
     marks = np.where(events, index, -10**9 if backwards else 10**9).astype(float)
@@ -110,59 +134,76 @@ def _shifted(values: np.ndarray, shift: int) -> np.ndarray:
 
 
 class SeriesFeatures:
-    """Precomputed per-period arrays of one series, to cut examples from by index."""
+    """Precomputed per-period arrays of one series, to cut examples from by index.
+
+    Open flags and regressors are known ``horizon`` periods past an origin and no further: a
+    distance to the next event that reaches beyond is "not near", in training as when forecasting.
+    Profiles are the series' mean over the last year on the same weekday in the same state (a
+    regressor on or off; all regressors' states at once for ``profile``), read at the origin.
+    """
 
     def __init__(self, s: SeriesArrays, freq: str):
         w = WINDOWS[freq]
-        self.s, self.w = s, w
+        self.w = w
         y = s.y
         scale = _rolling_mean(y, w.year)
         fallback = np.nanmean(y[: s.n_history]) if np.isfinite(y[: s.n_history]).any() else 1.0
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, fallback if fallback > 0 else 1.0)
-        self.scale = scale
-        self.short = _rolling_mean(y, w.short)
-        self.medium = _rolling_mean(y, w.medium)
+        self.scale = np.where(np.isfinite(scale) & (scale > 0), scale, fallback if fallback > 0 else 1.0)
+        self.levels = np.column_stack([
+            _rolling_mean(y, w.short), _rolling_mean(y, w.medium), pd.Series(y).rolling(w.medium, min_periods=1).median().to_numpy(),
+        ])
         self.last = pd.Series(y).ffill().to_numpy()
         self.same_weekday = _same_weekday_mean(y, w.week) if w.week else None
         self.year_ago = _shifted(_rolling_mean(y, w.smooth, center=True), -w.year)
         self.calendar = _calendar(s.dates, freq)
-        self.context = np.column_stack([_distance(~s.is_open, backwards=True), _distance(~s.is_open, backwards=False)])
-        blocks = []
-        for r in s.regressors.T:
-            active = r > 0
-            seen = np.isfinite(y)
-            # Mean demand over the last year on periods where the regressor was active, per scale.
-            active_level = _rolling_sum(np.where(active & seen, y, 0.0), w.year) / np.maximum(_rolling_sum((active & seen).astype(float), w.year), 1)
-            blocks.append(np.column_stack([r, _shifted(r, -1), _shifted(r, 1), _run_length(active), active_level]))
-        self.regressors = np.hstack(blocks) if blocks else np.zeros((len(y), 0))
-        self.level_columns = [5 * j + 4 for j in range(len(blocks))]
+        closed = ~s.is_open
+        self.closures = _distance(closed, True, NEAR_CLOSED), _distance(closed, False, NEAR_CLOSED)
+        long_closed = _long_runs(closed, w.long_closure)
+        self.long_closures = _distance(long_closed, True, NEAR_REOPENED), _distance(long_closed, False, NEAR_CLOSED)
+        cycle, periods = w.week or 1, w.year // (w.week or 1)
+        active = s.regressors > 0
+        self.regressors = []
+        for r, on in zip(s.regressors.T, active.T):
+            self.regressors.append(dict(
+                value=r, before=_shifted(r, -1), after=_shifted(r, 1), run=_run_length(on), active=on,
+                since=_distance(on, True, NEAR_EVENT), until=_distance(on, False, NEAR_EVENT),
+                on=_profile(y, on, cycle, periods), off=_profile(y, ~on, cycle, periods),
+            ))
+        self.state = active.astype(int) @ (1 << np.arange(active.shape[1]))
+        self.profiles = {state: _profile(y, self.state == state, cycle, periods) for state in np.unique(self.state)}
 
-    def matrix(self, origins: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def matrix(self, origins: np.ndarray, steps: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         """Feature rows for (origin, step) pairs, and the scale at each origin."""
-        t, o = origins + steps, origins
+        t, o, w = origins + steps, origins, self.w
+        known_until = o + horizon
         scale = self.scale[o]
-        w = self.w
-        levels = [self.short[o] / scale, self.medium[o] / scale]
+
+        def ahead(distance: np.ndarray, cap: int) -> np.ndarray:
+            return np.where(t + distance[t] <= known_until, distance[t], cap)
+
+        cycle = w.week or 1
+        anchor = t - cycle * np.ceil(steps / cycle).astype(int)  # the last period at t's place in the cycle up to o
+        levels = [self.levels[o] / scale[:, None]]
         if w.week:
-            anchor = t - w.week * np.ceil(steps / w.week).astype(int)
-            levels.append(self.same_weekday[anchor] / scale)
+            levels.append((self.same_weekday[anchor] / scale)[:, None])
         # The smoothed value a year before t is known only if its whole window ends by the origin.
-        known = t - w.year + w.smooth // 2 <= o
-        year_ago = np.where(known, self.year_ago[t] / scale, np.nan)
+        year_ago = np.where(t - w.year + w.smooth // 2 <= o, self.year_ago[t] / scale, np.nan)
+        profile = np.full(len(t), np.nan)
+        for state, values in self.profiles.items():
+            rows = self.state[t] == state
+            profile[rows] = values[anchor[rows]]
         columns = [
-            steps[:, None].astype(float),
-            self.calendar[t],
-            self.context[t],
-            np.column_stack([*levels, self.last[o] / scale, year_ago]),
-            self.regressors[t],
+            steps, *self.calendar[t].T,
+            self.closures[0][t], ahead(self.closures[1], NEAR_CLOSED),
+            self.long_closures[0][t], ahead(self.long_closures[1], NEAR_CLOSED),
+            *np.hstack(levels).T, self.last[o] / scale, year_ago, profile / scale,
         ]
-        x = np.hstack(columns)
-        if self.level_columns:
-            # Per-regressor levels describe the history up to the origin, not the target period.
-            first = x.shape[1] - self.regressors.shape[1]
-            for column in self.level_columns:
-                x[:, first + column] = self.regressors[o, column] / scale
-        return x, scale
+        for r in self.regressors:
+            columns += [
+                r["value"][t], r["before"][t], np.where(t + 1 <= known_until, r["after"][t], np.nan), r["run"][t],
+                r["since"][t], ahead(r["until"], NEAR_EVENT), np.where(r["active"][t], r["on"][anchor], r["off"][anchor]) / scale,
+            ]
+        return np.column_stack([np.asarray(c, dtype=float) for c in columns]), scale
 
 
 def training_examples(panel: Panel, stride: int, max_rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +226,7 @@ def training_examples(panel: Panel, stride: int, max_rows: int, seed: int = 0) -
         o, h = o[keep], h[keep]
         if not len(o):
             continue
-        x, scale = features.matrix(o, h)
+        x, scale = features.matrix(o, h, panel.horizon)
         blocks.append(x)
         targets.append(s.y[o + h] / scale)
     if not blocks:
@@ -202,7 +243,7 @@ def forecast_rows(panel: Panel) -> tuple[list[SeriesArrays], np.ndarray, np.ndar
     steps = np.arange(1, panel.horizon + 1)
     blocks, scales = [], []
     for s in panel.series:
-        x, scale = SeriesFeatures(s, panel.freq).matrix(np.full(len(steps), s.n_history - 1), steps)
+        x, scale = SeriesFeatures(s, panel.freq).matrix(np.full(len(steps), s.n_history - 1), steps, panel.horizon)
         blocks.append(x)
         scales.append(scale)
     return panel.series, np.vstack(blocks), np.concatenate(scales)
