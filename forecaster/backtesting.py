@@ -111,10 +111,21 @@ def with_intervals(rows: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:
     return out
 
 
-def mean_mase(rows: pd.DataFrame, long: pd.DataFrame, freq: str) -> pd.DataFrame:
-    """Mean MASE over folds per (unique_id, model), each fold scaled by the history before it; open periods only."""
-    scores = score(rows, long, freq, levels=())
-    return scores.pivot(index="unique_id", columns="model", values="mase")
+def fold_mase(rows: pd.DataFrame, long: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """MASE per (unique_id, fold) and model, each fold scaled by the history before it; open periods only."""
+    m = SEASON_LENGTH[freq]
+    history = {sid: demand_history(s) for sid, s in long.groupby("unique_id")}
+    scored = rows[np.isfinite(rows["y"].astype(float))]
+    out = [
+        {"unique_id": sid, "fold": fold, "model": model, "mase": mase(group["y"], group["yhat"], _before(history[sid], group), m)}
+        for (sid, model, fold), group in scored.groupby(["unique_id", "model", "fold"], sort=True)
+    ]
+    return pd.DataFrame(out, columns=["unique_id", "fold", "model", "mase"]).pivot(index=["unique_id", "fold"], columns="model", values="mase")
+
+
+def _before(history: pd.Series, fold: pd.DataFrame) -> np.ndarray:
+    """The observed history before a fold's first period: the in-sample data its errors are scaled by."""
+    return history[history.index < fold["ds"].min()].dropna().to_numpy()
 
 
 def demand_history(series: pd.DataFrame) -> pd.Series:
@@ -132,7 +143,7 @@ def score(rows: pd.DataFrame, long: pd.DataFrame, freq: str, levels: Sequence[in
         group = group[np.isfinite(group["y"])]
         scaled = {"mase": [], "rmsse": []}
         for _, fold in group.groupby("fold"):
-            insample = history[series_id][history[series_id].index < fold["ds"].min()].dropna().to_numpy()
+            insample = _before(history[series_id], fold)
             scaled["mase"].append(mase(fold["y"], fold["yhat"], insample, m))
             scaled["rmsse"].append(rmsse(fold["y"], fold["yhat"], insample, m))
         row = {

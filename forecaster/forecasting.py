@@ -20,6 +20,7 @@ from forecaster.models.panel import OPEN, build_panel
 
 DEFAULT_CANDIDATES = ("naive", "ets", "gbm")
 FALLBACK_MODEL = "naive"
+SWITCH_MARGIN = 0.1  # how much lower a series' mean MASE must be to leave the best model over all series
 
 
 @dataclass
@@ -122,20 +123,37 @@ def forecast_frame(
 
 
 def _choose(long: pd.DataFrame, rows: pd.DataFrame, models: list[str], freq: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Per series the candidate with the lowest mean backtest MASE (the only candidate when there is one)."""
-    from forecaster.backtesting import mean_mase
+    """Per series, the candidate with the lowest mean backtest MASE over all series, unless another beats it on this series.
+
+    A few folds make per-series scores noisy, and a series that leaves the better model on a lucky
+    fold pays for it on every forecast: another candidate is chosen only when it has the lower
+    MASE in every fold and a mean MASE at least ``SWITCH_MARGIN`` lower. A candidate the pooled
+    best could not be backtested on wins outright.
+    """
+    from forecaster.backtesting import fold_mase
 
     ids = sorted(long["unique_id"].unique())
     if len(models) == 1:
         return {sid: models[0] for sid in ids}, {}
-    scores = mean_mase(rows, long, freq) if len(rows) else pd.DataFrame()
+    per_fold = fold_mase(rows, long, freq) if len(rows) else pd.DataFrame()
+    means = per_fold.groupby(level="unique_id").mean()
+    pooled_best = str(means.mean().idxmin()) if len(means) else FALLBACK_MODEL
     choices, notes = {}, {}
     for sid in ids:
-        row = scores.loc[sid].dropna() if sid in scores.index else pd.Series(dtype=float)
+        row = means.loc[sid].dropna() if sid in means.index else pd.Series(dtype=float)
         if row.empty:
             choices[sid], notes[sid] = FALLBACK_MODEL, "no candidate could be backtested; used naive"
+            continue
+        best = str(row.idxmin())
+        if pooled_best not in row or best == pooled_best:
+            choices[sid] = best
+            continue
+        folds = per_fold.loc[sid]
+        if (folds[best] < folds[pooled_best]).all() and row[best] < (1 - SWITCH_MARGIN) * row[pooled_best]:
+            choices[sid] = best
         else:
-            choices[sid] = str(row.idxmin())
+            choices[sid] = pooled_best
+            notes[sid] = f"kept {pooled_best} (MASE {row[pooled_best]:.3f}): {best} ({row[best]:.3f}) was not better in every fold by {SWITCH_MARGIN:.0%}"
     return choices, notes
 
 

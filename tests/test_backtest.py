@@ -30,3 +30,34 @@ def test_backtest_reports_every_metric_per_series_and_overall(tmp_path) -> None:
     assert (overall.loc["gbm", ["mase", "rmsse", "rmspe", "smape"]] < overall.loc["naive", ["mase", "rmsse", "rmspe", "smape"]]).all()
     assert (overall["width_95"] > overall["width_80"]).all()
     assert "coverage_80" in result.output  # the overall table is printed too
+
+
+def test_auto_leaves_the_best_model_overall_only_for_one_better_in_every_fold() -> None:
+    """Per-series choice from two folds is noisy: a series switches only on a consistent, clear win."""
+    from forecaster.forecasting import SWITCH_MARGIN, _choose
+
+    raw = pd.read_csv(DATA / "rossmann" / "train.csv.gz", usecols=["Store", "Date", "Sales"], parse_dates=["Date"])
+    store = raw[raw["Store"] == 1].sort_values("Date")
+    # Relative error of each (series, model) in folds 1 and 2; gbm is the better model over all series.
+    errors = {
+        "steady": {"gbm": (0.10, 0.10), "naive": (0.05, 0.06)},  # naive better in both folds, by 45%: switches
+        "lucky": {"gbm": (0.10, 0.10), "naive": (0.02, 0.12)},  # naive better on the mean only
+        "close": {"gbm": (0.10, 0.10), "naive": (0.095, 0.095)},  # naive better in both folds, by 5%
+        "typical": {"gbm": (0.08, 0.08), "naive": (0.20, 0.20)},
+    }
+    history = pd.concat([pd.DataFrame({"unique_id": sid, "ds": store["Date"], "y": store["Sales"].astype(float)}) for sid in errors])
+    cut = store["Date"].max() - pd.Timedelta(days=27)
+    rows = []
+    for sid, by_model in errors.items():
+        for model, per_fold in by_model.items():
+            for fold, error in enumerate(per_fold, start=1):
+                days = store[(store["Date"] >= cut + pd.Timedelta(days=14 * (fold - 1))) & (store["Date"] < cut + pd.Timedelta(days=14 * fold))]
+                days = days[days["Sales"] > 0]
+                rows.append(pd.DataFrame({
+                    "unique_id": sid, "model": model, "fold": fold, "step": range(1, len(days) + 1), "ds": days["Date"],
+                    "y": days["Sales"].astype(float), "yhat": days["Sales"] * (1 + error),
+                }))
+    choices, notes = _choose(history, pd.concat(rows), ["gbm", "naive"], "D")
+    assert choices == {"steady": "naive", "lucky": "gbm", "close": "gbm", "typical": "gbm"}
+    assert set(notes) == {"lucky", "close"}
+    assert notes["lucky"].startswith("kept gbm") and f"every fold by {SWITCH_MARGIN:.0%}" in notes["lucky"]
