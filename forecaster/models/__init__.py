@@ -15,6 +15,7 @@ __all__ = ["GLOBAL_MODELS", "MODELS", "PANDAS_FREQ", "SEASON_LENGTH", "Model", "
 MODELS: dict[str, str] = {
     "naive": "forecaster.models.naive:SeasonalNaive",
     "ets": "forecaster.models.ets:ETS",
+    "arima": "forecaster.models.arima:ARIMA",
     "prophet": "forecaster.models.prophet:ProphetModel",
     "gbm": "forecaster.models.gbm:GlobalBoosting",
 }
