@@ -177,8 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     text = "\n\n".join([
         SECTION, f"`{command}` ({pd.Timestamp.now():%Y-%m-%d}, 2 cores). salescast = `model: auto` over "
         "the candidates gbm (global gradient boosting with the known-future regressors) and seasonal naive "
-        "(plus ets on Online Retail), chosen per series by a 2-fold rolling-origin backtest whose residuals "
-        "also calibrate the conformal 80/95% intervals; its time includes that selection and calibration. "
+        "(plus ets on Online Retail), picked by a 2-fold rolling-origin backtest (the best over all series, "
+        "unless another wins a series in both folds by 10%) whose residuals also calibrate the conformal "
+        "80/95% intervals; its time includes that selection and calibration. "
         "Peers get the plain series (closed days as 0) and their own intervals. A ratio below 1 means "
         "salescast is better (for time: below 3 is the target).",
         *parts,
