@@ -135,9 +135,10 @@ def _choose(long: pd.DataFrame, rows: pd.DataFrame, models: list[str], freq: str
     ids = sorted(long["unique_id"].unique())
     if len(models) == 1:
         return {sid: models[0] for sid in ids}, {}
-    per_fold = fold_mase(rows, long, freq) if len(rows) else pd.DataFrame()
+    per_fold = fold_mase(rows, long, freq)
     means = per_fold.groupby(level="unique_id").mean()
-    pooled_best = str(means.mean().idxmin()) if len(means) else FALLBACK_MODEL
+    pooled = means.mean().dropna()
+    pooled_best = str(pooled.idxmin()) if len(pooled) else FALLBACK_MODEL
     choices, notes = {}, {}
     for sid in ids:
         row = means.loc[sid].dropna() if sid in means.index else pd.Series(dtype=float)
