@@ -169,7 +169,7 @@ class SeriesFeatures:
                 since=_distance(on, True, NEAR_EVENT), until=_distance(on, False, NEAR_EVENT),
                 on=_profile(y, on, cycle, periods), off=_profile(y, ~on, cycle, periods),
             ))
-        self.state = active.astype(int) @ (1 << np.arange(active.shape[1]))
+        self.state = np.unique(active, axis=0, return_inverse=True)[1].ravel()  # one number per combination of on/off
         self.profiles = {state: _profile(y, self.state == state, cycle, periods) for state in np.unique(self.state)}
 
     def matrix(self, origins: np.ndarray, steps: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
