@@ -56,7 +56,6 @@ class ARIMA(Model):
         if best is None:
             raise ModelError(f"arima: no candidate order has a finite AICc on {len(y)} observations")
         self._result = best
-        self.order = (best.model.order, best.model.seasonal_order)
 
     def _predict(self, horizon: int, levels: list[int]) -> pd.DataFrame:
         with warnings.catch_warnings():

@@ -58,11 +58,6 @@ def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
     return sums[1:] - sums[np.maximum(np.arange(1, len(values) + 1) - window, 0)]
 
 
-def _same_weekday_mean(y: np.ndarray, week: int) -> np.ndarray:
-    """Mean of y at d, d - week, d - 2 week, ... over the last SAME_WEEKDAY_WEEKS weeks (nan-aware)."""
-    return _profile(y, np.ones(len(y), dtype=bool), week, SAME_WEEKDAY_WEEKS)
-
-
 def _profile(y: np.ndarray, state: np.ndarray, cycle: int, periods: int) -> np.ndarray:
     """Mean of y over the last ``periods`` periods at the same place in the cycle (weekday) where ``state`` held.
 
@@ -153,7 +148,7 @@ class SeriesFeatures:
             _rolling_mean(y, w.short), _rolling_mean(y, w.medium), pd.Series(y).rolling(w.medium, min_periods=1).median().to_numpy(),
         ])
         self.last = pd.Series(y).ffill().to_numpy()
-        self.same_weekday = _same_weekday_mean(y, w.week) if w.week else None
+        self.same_weekday = _profile(y, np.ones(len(y), dtype=bool), w.week, SAME_WEEKDAY_WEEKS) if w.week else None
         self.year_ago = _shifted(_rolling_mean(y, w.smooth, center=True), -w.year)
         self.calendar = _calendar(s.dates, freq)
         closed = ~s.is_open
