@@ -13,6 +13,7 @@ import pytest
 from forecaster.errors import ModelError
 from forecaster.evaluation import coverage, mase
 from forecaster.models import MODELS, PANDAS_FREQ, SEASON_LENGTH, create
+from forecaster.models.spikes import spikes
 
 PROJECT = Path(__file__).resolve().parents[1]
 DATA = PROJECT.parent / "shared" / "data"
@@ -299,3 +300,37 @@ def test_gbm_fits_series_shorter_than_a_year(rossmann_stores) -> None:
     forecast = create("gbm").fit(build_panel(history, "D", 14)).predict(build_panel(history, "D", 14))
     assert len(forecast) == 8 * 14 and np.isfinite(forecast["yhat"]).all() and (forecast["yhat"] >= 0).all()
     assert later["ds"].min() == forecast["ds"].min()
+
+
+@pytest.mark.parametrize("model", ["naive", "ets", "arima"])
+def test_a_one_day_spike_or_dip_does_not_bend_the_forecast(series, model: str) -> None:
+    y, _ = series["rossmann_262"]
+    odd = y.copy()
+    odd.iloc[-3] *= 5  # a bulk order three days ago
+    odd.iloc[-9] *= 0.1  # a power cut the week before
+    plain = create(model).fit(y, "D").predict(14)["yhat"]
+    bent = create(model).fit(odd, "D").predict(14)["yhat"]
+    assert (bent / plain - 1).abs().max() < 0.1
+
+
+@pytest.mark.parametrize("model", ["naive", "ets"])
+def test_a_change_that_persists_is_a_new_normal(series, model: str) -> None:
+    y, _ = series["rossmann_262"]
+    lower = y.copy()
+    lower.iloc[-3:] *= 0.4  # three days running is not a spike
+    assert not spikes(lower.to_numpy(), "D")[-3:].any()
+    lower.iloc[-28:] *= 0.7 / lower.iloc[-28:].div(y.iloc[-28:])  # four weeks 30% down
+    plain = create(model).fit(y, "D").predict(14)["yhat"].sum()
+    assert create(model).fit(lower, "D").predict(14)["yhat"].sum() / plain == pytest.approx(0.7, abs=0.03)
+
+
+def test_seasonal_peaks_and_ordinary_days_are_not_spikes(series) -> None:
+    weekly, _ = series["rossmann_1_weekly"]
+    peaks = weekly[weekly.index.month == 12].groupby(weekly.index.year[weekly.index.month == 12]).max()
+    assert len(peaks) == 2 and peaks.min() > 1.6 * weekly.median()  # the week before Christmas, each year
+    assert not spikes(weekly.to_numpy(), "W").any()
+    daily, _ = series["rossmann_262"]  # open on public holidays, when the shops around it are shut
+    flagged = daily.index[spikes(daily.to_numpy(), "D")]
+    days = pd.read_csv(DATA / "rossmann" / "train.csv.gz", usecols=["Store", "Date", "StateHoliday"], dtype={"StateHoliday": str}, parse_dates=["Date"])
+    holidays = days.loc[(days["Store"] == 262) & (days["StateHoliday"] != "0"), "Date"]
+    assert 0 < len(flagged) < 0.02 * len(daily) and flagged.isin(holidays).all()

@@ -31,6 +31,7 @@ class ARIMA(Model):
     """
 
     name = "arima"
+    cleans_spikes = True
 
     def __init__(self, season_length: int | None = None, nonnegative: bool = True) -> None:
         super().__init__(nonnegative=nonnegative)

@@ -10,6 +10,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from forecaster.errors import ModelError
+from forecaster.models.spikes import without_spikes
 
 PANDAS_FREQ: dict[str, str] = {"D": "D", "W": "W-MON", "M": "MS"}
 SEASON_LENGTH: dict[str, int] = {"D": 7, "W": 52, "M": 12}
@@ -57,6 +58,7 @@ class Model(ABC):
     """A forecasting model for one regular series of period-start dates."""
 
     name: str
+    cleans_spikes = False  # models that extrapolate recent values fit on the history without its isolated spikes
 
     def __init__(self, nonnegative: bool = True) -> None:
         self.nonnegative = nonnegative
@@ -66,6 +68,8 @@ class Model(ABC):
     def fit(self, y: pd.Series, freq: str) -> Model:
         """Fit on ``y`` (regular at ``freq``: "D", "W" or "M"); raise ModelError if it cannot."""
         values = validate_series(y, freq)
+        if self.cleans_spikes:
+            values = pd.Series(without_spikes(values.to_numpy(), freq), index=values.index)
         self._index, self._freq = None, None
         try:
             self._fit(values, freq)

@@ -23,6 +23,7 @@ class ETS(Model):
     """
 
     name = "ets"
+    cleans_spikes = True
 
     def __init__(self, season_length: int | None = None, nonnegative: bool = True) -> None:
         super().__init__(nonnegative=nonnegative)
