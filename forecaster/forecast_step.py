@@ -14,7 +14,7 @@ from forecaster.batches import SERIES_PER_READ, batches
 from forecaster.crash_points import crash_point
 from forecaster.data.kpi_series import is_kpi
 from forecaster.data.series import period_span, periods_between, regular_each
-from forecaster.errors import ForecasterError
+from forecaster.errors import ForecasterError, ModelError
 from forecaster.global_forecast import MODEL as GLOBAL_MODEL, GlobalJob, forecast_global
 from forecaster.intervals import ConformalIntervals
 from forecaster.parallel import Outcome, map_batches
@@ -123,7 +123,10 @@ class ForecastStep:
         stored = self.store.forecasts.calibration(GLOBAL_MODEL)
         if stored is None or not 0 <= periods_between(pd.Timestamp(stored[0]), end, self.freq) < self.settings.forecast.reselect_every:
             return None
-        calibration = ConformalIntervals.from_dict(stored[1])
+        try:
+            calibration = ConformalIntervals.from_dict(stored[1])
+        except ModelError:  # stored by an earlier version: calibrate again
+            return None
         return calibration if set(LEVELS) <= set(calibration.levels) else None
 
     def _store_forecasts(self, batch: list[Outcome], as_of: dt.datetime, end: pd.Timestamp, summary: RunSummary) -> None:

@@ -3,7 +3,8 @@
 One call runs every candidate over the same rolling-origin folds (global models once per fold
 across all series, per-series models per series), picks per series the candidate with the lowest
 mean MASE (``model="auto"``), fits the chosen models on the whole history, and puts split-conformal
-intervals from each model's backtest residuals around their forecasts.
+intervals from each model's backtest residuals around their forecasts. Series with a short
+history (cold start) get wider intervals and a note.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from forecaster.models.panel import OPEN, build_panel
 DEFAULT_CANDIDATES = ("naive", "ets", "gbm")
 FALLBACK_MODEL = "naive"
 SWITCH_MARGIN = 0.1  # how much lower a series' mean MASE must be to leave the best model over all series
+COLD_START = {"D": 182, "W": 26, "M": 12}  # a series with a shorter history is new: its errors run larger
+COLD_START_WIDENING = 1.3  # how much wider a new series' intervals are than its calibration says
 
 
 @dataclass
@@ -33,6 +36,7 @@ class ForecastResult:
     choices: dict[str, str] = field(default_factory=dict)  # series -> model used
     backtest: pd.DataFrame | None = None  # the rows selection and calibration came from
     calibrations: dict = field(default_factory=dict)  # model -> the ConformalIntervals its forecasts got
+    cold_start: set[str] = field(default_factory=set)  # series with less than COLD_START history: wider intervals
 
 
 def choose_model(y: pd.Series, freq: str, model: str, candidates: Sequence[str], horizon: int, folds: int, params: dict) -> tuple[str, dict[str, float], str]:
@@ -105,6 +109,8 @@ def forecast_frame(
     choices, notes = _choose(long, rows, models, freq)
     for series_id, reason in backtest_failures.items():
         notes.setdefault(series_id, f"not backtested ({reason})")
+    lengths = long.groupby("unique_id").size()
+    cold = lengths[lengths < COLD_START[freq]]
     frames, used_calibrations = [], {}
     for name in sorted(set(choices.values())):
         chosen = [sid for sid, m in choices.items() if m == name]
@@ -119,7 +125,24 @@ def forecast_frame(
         columns.append("closed")
     out = pd.concat(frames, ignore_index=True)[columns].sort_values(["unique_id", "ds"], ignore_index=True) if frames else pd.DataFrame(columns=columns)
     used = out.groupby("unique_id")["model"].first().to_dict() if len(out) else {}
-    return ForecastResult(out, failures, notes, used, rows, used_calibrations)
+    cold = cold[cold.index.isin(used)]
+    out = _widened(out, set(cold.index), levels)
+    for series_id, periods in cold.items():
+        flag = f"cold start: {periods} periods of history (fewer than {COLD_START[freq]}), intervals widened x{COLD_START_WIDENING}"
+        notes[series_id] = f"{notes[series_id]}; {flag}" if series_id in notes else flag
+    return ForecastResult(out, failures, notes, used, rows, used_calibrations, set(cold.index))
+
+
+def _widened(forecasts: pd.DataFrame, series: set[str], levels: list[int]) -> pd.DataFrame:
+    """``forecasts`` with the intervals of ``series`` ``COLD_START_WIDENING`` times as wide around the forecast (bounds >= 0)."""
+    rows = forecasts["unique_id"].isin(series).to_numpy()
+    if not rows.any():
+        return forecasts
+    out = forecasts.copy()
+    yhat = out.loc[rows, "yhat"].to_numpy(dtype=float)
+    for column in [f"yhat_{side}_{level}" for level in levels for side in ("lo", "hi")]:
+        out.loc[rows, column] = np.maximum(yhat + COLD_START_WIDENING * (out.loc[rows, column].to_numpy(dtype=float) - yhat), 0.0)
+    return out
 
 
 def _choose(long: pd.DataFrame, rows: pd.DataFrame, models: list[str], freq: str) -> tuple[dict[str, str], dict[str, str]]:

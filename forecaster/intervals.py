@@ -9,6 +9,9 @@ A model forecasts past its training data in a rolling-origin backtest; the error
 - by the series' own spread (its mean absolute normalised error) when it has at least
   ``MIN_SERIES_RESIDUALS`` residuals, else by the pooled spread.
 
+A series the calibration never saw (a store opened since) gets the median series' spread around
+its own level, the mean of its forecast.
+
 The tails of the resulting scores are pooled over all series: each bound is the conformal
 quantile ``ceil((n + 1) q) / n`` of the signed scores, so an interval covers its level on data
 that behaves like the calibration data. Bounds are clipped at 0 for sales.
@@ -43,7 +46,7 @@ class ConformalIntervals:
     quantiles: dict[int, tuple[float, float]]  # level -> (lower, upper) score quantile
     profile: np.ndarray  # g(step) for steps 1..len(profile); the last value holds beyond
     series_scale: dict[str, float]  # level x spread per series
-    pooled_scale: float
+    pooled_spread: float  # the median series' spread, for series not calibrated here
     residuals: int
 
     @classmethod
@@ -70,22 +73,23 @@ class ConformalIntervals:
         scores = error / own.loc[ids].to_numpy()
         quantiles = {level: _conformal_bounds(scores, level) for level in levels}
         series_scale = {sid: float(level_of[sid] * own[sid]) for sid in own.index}
-        pooled_scale = float(np.median(list(series_scale.values())))
-        return cls(levels, quantiles, profile, series_scale, pooled_scale, len(rows))
+        return cls(levels, quantiles, profile, series_scale, float(np.median(own)), len(rows))
 
     def as_dict(self) -> dict:
         """The calibration as plain JSON-ready data (``from_dict`` reads it back)."""
         return {
             "levels": list(self.levels), "quantiles": {str(k): list(v) for k, v in self.quantiles.items()},
-            "profile": self.profile.tolist(), "series_scale": self.series_scale, "pooled_scale": self.pooled_scale, "residuals": self.residuals,
+            "profile": self.profile.tolist(), "series_scale": self.series_scale, "pooled_spread": self.pooled_spread, "residuals": self.residuals,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> ConformalIntervals:
+        if "pooled_spread" not in data:
+            raise ModelError("the stored interval calibration predates per-level spreads for new series: calibrate again")
         return cls(
             tuple(data["levels"]), {int(k): (float(v[0]), float(v[1])) for k, v in data["quantiles"].items()},
             np.asarray(data["profile"], dtype=float), {str(k): float(v) for k, v in data["series_scale"].items()},
-            float(data["pooled_scale"]), int(data["residuals"]),
+            float(data["pooled_spread"]), int(data["residuals"]),
         )
 
     def apply(self, forecasts: pd.DataFrame, nonnegative: bool = True) -> pd.DataFrame:
@@ -94,11 +98,14 @@ class ConformalIntervals:
         Periods flagged in a ``closed`` column get 0 for the forecast and both bounds.
         """
         out = forecasts.copy()
-        steps = out.groupby("unique_id", sort=False).cumcount().to_numpy() + 1
-        scale = out["unique_id"].astype(str).map(self.series_scale).fillna(self.pooled_scale).to_numpy()
-        width = scale * self.profile[np.minimum(steps, len(self.profile)) - 1]
+        ids = out["unique_id"].astype(str)
+        steps = out.groupby(ids, sort=False).cumcount().to_numpy() + 1
         closed = out["closed"].to_numpy(dtype=bool) if "closed" in out.columns else np.zeros(len(out), dtype=bool)
         yhat = np.where(closed, 0.0, out["yhat"].to_numpy(dtype=float))
+        own_level = pd.Series(np.where(closed, np.nan, np.abs(yhat))).groupby(ids.to_numpy()).transform("mean").fillna(0.0).to_numpy()
+        scale = ids.map(self.series_scale).to_numpy(dtype=float)
+        scale = np.where(np.isnan(scale), own_level * self.pooled_spread, scale)
+        width = scale * self.profile[np.minimum(steps, len(self.profile)) - 1]
         out["yhat"] = yhat
         for level in self.levels:
             lower, upper = self.quantiles[level]

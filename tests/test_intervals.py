@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from forecaster.errors import ModelError
-from forecaster.forecasting import forecast_frame
+from forecaster.forecasting import COLD_START_WIDENING, forecast_frame
 from forecaster.intervals import ConformalIntervals, min_residuals
 from forecaster.models import create
 from tests.conftest import DATA
@@ -104,3 +104,29 @@ def test_a_calibration_read_back_from_json_puts_the_same_bounds_and_spares_the_b
     again = forecast_frame(history, 28, model="naive", folds=3, calibrations={"naive": ConformalIntervals.from_dict(stored)})
     pd.testing.assert_frame_equal(again.forecasts, first.forecasts)
     assert len(first.backtest) > 0 and len(again.backtest) == 0
+
+
+def test_a_new_series_gets_intervals_around_its_own_level_widened_and_flagged(rossmann) -> None:
+    """Two stores with 8 weeks of history, one of the busiest and one of the quietest, join 40 calibrated ones."""
+    raw = pd.read_csv(DATA / "rossmann" / "train.csv.gz", usecols=["Store", "Date", "Sales", "Open"], parse_dates=["Date"])
+    new = raw[raw["Store"].isin([262, 307]) & raw["Date"].between(HOLDOUT - pd.Timedelta(days=56), HOLDOUT - pd.Timedelta(days=1))]
+    new = new.rename(columns={"Store": "unique_id", "Date": "ds", "Sales": "y", "Open": "open"}).astype({"unique_id": str, "y": float, "open": float})
+    history = rossmann[rossmann["ds"] < HOLDOUT]
+    calibrated = forecast_frame(history, 28, model="naive", folds=3).calibrations
+    result = forecast_frame(pd.concat([history, new]), 28, model="naive", calibrations=calibrated)
+
+    assert result.cold_start == {"262", "307"}
+    assert all("cold start: 56 periods of history" in result.notes[sid] for sid in ("262", "307"))
+    frame = result.forecasts[result.forecasts["yhat"] > 0]
+    relative = ((frame["yhat_hi_80"] - frame["yhat_lo_80"]) / frame["yhat"]).groupby(frame["unique_id"]).median()
+    assert relative[["262", "307"]].min() > 0.8 * relative[["262", "307"]].max()  # each around its own level
+    assert relative[["262", "307"]].min() > COLD_START_WIDENING * 0.9 * relative.drop(["262", "307"]).median()
+    sales = new.groupby("unique_id")["y"].mean()
+    assert sales["262"] > 3 * sales["307"]
+
+
+def test_a_calibration_stored_by_an_earlier_version_is_refused(rossmann) -> None:
+    stored = forecast_frame(rossmann[rossmann["ds"] < HOLDOUT], 28, model="naive", folds=3).calibrations["naive"].as_dict()
+    stored["pooled_scale"] = stored.pop("pooled_spread")
+    with pytest.raises(ModelError, match="calibrate again"):
+        ConformalIntervals.from_dict(stored)
