@@ -18,12 +18,15 @@ import pandas as pd
 from forecaster.errors import ForecasterError, ModelError
 from forecaster.models import PANDAS_FREQ, is_global
 from forecaster.models.panel import OPEN, build_panel
+from forecaster.models.intermittent import is_intermittent, zero_share
 
 DEFAULT_CANDIDATES = ("naive", "ets", "gbm")
 FALLBACK_MODEL = "naive"
 SWITCH_MARGIN = 0.1  # how much lower a series' mean MASE must be to leave the best model over all series
 COLD_START = {"D": 182, "W": 26, "M": 12}  # a series with a shorter history is new: its errors run larger
 COLD_START_WIDENING = 1.3  # how much wider a new series' intervals are than its calibration says
+INTERMITTENT_MODEL = "tsb"  # auto's model for series with many periods without sales
+OWN_INTERVALS = frozenset({"tsb"})  # models whose own intervals cover better than conformal ones
 
 
 @dataclass
@@ -40,9 +43,11 @@ class ForecastResult:
 
 
 def choose_model(y: pd.Series, freq: str, model: str, candidates: Sequence[str], horizon: int, folds: int, params: dict) -> tuple[str, dict[str, float], str]:
-    """The model to use for one series: ``model`` itself, or for ``auto`` the backtest's pick."""
+    """The model to use for one series: ``model`` itself, or for ``auto`` tsb when it is intermittent, else the backtest's pick."""
     if model != "auto":
         return model, {}, "configured"
+    if is_intermittent(y.to_numpy(), freq):
+        return INTERMITTENT_MODEL, {}, _intermittent_note(y.to_numpy(), freq)
     from forecaster.evaluation import select_model
 
     selection = select_model(y, freq, [c for c in candidates if not is_global(c)], horizon=horizon, folds=folds, model_params=params)
@@ -107,6 +112,10 @@ def forecast_frame(
     known = {m: c for m, c in (calibrations or {}).items() if len(models) == 1 and m in models and set(levels) <= set(c.levels)}
     rows, backtest_failures = candidate_rows(long, freq, [m for m in models if m not in known], horizon, folds, params)
     choices, notes = _choose(long, rows, models, freq)
+    if model == "auto":
+        for series_id, sales in _open_sales(long).items():
+            if is_intermittent(sales, freq):
+                choices[series_id], notes[series_id] = INTERMITTENT_MODEL, _intermittent_note(sales, freq)
     for series_id, reason in backtest_failures.items():
         notes.setdefault(series_id, f"not backtested ({reason})")
     lengths = long.groupby("unique_id").size()
@@ -131,6 +140,16 @@ def forecast_frame(
         flag = f"cold start: {periods} periods of history (fewer than {COLD_START[freq]}), intervals widened x{COLD_START_WIDENING}"
         notes[series_id] = f"{notes[series_id]}; {flag}" if series_id in notes else flag
     return ForecastResult(out, failures, notes, used, rows, used_calibrations, set(cold.index))
+
+
+def _open_sales(long: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each series' sales per period of a regular long frame, nan where closed."""
+    sales = long["y"].where(long[OPEN] != 0) if OPEN in long.columns else long["y"]
+    return {str(sid): y.to_numpy(dtype=float) for sid, y in sales.groupby(long["unique_id"])}
+
+
+def _intermittent_note(sales: np.ndarray, freq: str) -> str:
+    return f"intermittent: {zero_share(sales, freq):.0%} of trading periods without sales; {INTERMITTENT_MODEL} with its own intervals"
 
 
 def _widened(forecasts: pd.DataFrame, series: set[str], levels: list[int]) -> pd.DataFrame:
@@ -189,6 +208,9 @@ def _forecast_with(name, long, future, freq, horizon, levels, rows, params, cali
     from forecaster.intervals import ConformalIntervals
 
     failures, notes, reason = {}, {}, "no backtest residuals"
+    if name in OWN_INTERVALS:
+        frame, failures, notes = _per_series(name, long, future, freq, horizon, levels, params)
+        return frame, failures, notes, None
     if calibration is None:
         residuals = rows[(rows["model"] == name) & np.isfinite(rows["y"].astype(float))] if len(rows) else rows
         try:

@@ -61,3 +61,24 @@ def test_auto_leaves_the_best_model_overall_only_for_one_better_in_every_fold() 
     assert choices == {"steady": "naive", "lucky": "gbm", "close": "gbm", "typical": "gbm"}
     assert set(notes) == {"lucky", "close"}
     assert notes["lucky"].startswith("kept gbm") and f"every fold by {SWITCH_MARGIN:.0%}" in notes["lucky"]
+
+
+def test_auto_forecasts_intermittent_series_with_tsb_and_its_own_intervals() -> None:
+    """Online Retail by country: the UK sells every trading day, France and Belgium on a minority of them."""
+    from forecaster.forecasting import choose_model, forecast_frame
+
+    lines = pd.read_parquet(DATA / "online_retail" / "online_retail_2010_2011.parquet")
+    lines = lines[lines["Country"].isin(["United Kingdom", "France", "Belgium"])]
+    revenue = (lines["Quantity"] * lines["UnitPrice"]).clip(lower=0).groupby([lines["Country"], lines["InvoiceDate"].dt.normalize()]).sum()
+    days = pd.date_range("2011-01-04", "2011-11-30", name="ds")
+    long = revenue.unstack(0).reindex(days).fillna(0.0).stack().rename("y").reset_index().rename(columns={"Country": "unique_id"})
+    long["open"] = (long["ds"].dt.dayofweek != 5).astype(float)  # the shop never trades on Saturdays
+
+    result = forecast_frame(long, 28, model="auto", candidates=("naive", "ets"))
+    assert result.choices["United Kingdom"] in {"naive", "ets"}
+    assert result.choices["France"] == result.choices["Belgium"] == "tsb"
+    assert result.notes["Belgium"].startswith("intermittent: ") and "tsb with its own intervals" in result.notes["Belgium"]
+    belgium = result.forecasts[(result.forecasts["unique_id"] == "Belgium") & ~result.forecasts["closed"]]
+    assert (belgium["yhat"] > 0).all() and (belgium["yhat_lo_80"] == 0).all()
+    y = long[long["unique_id"] == "Belgium"].set_index("ds")["y"]
+    assert choose_model(y, "D", "auto", ("naive", "ets"), 28, 3, {})[0] == "tsb"  # the engine's per-series selection

@@ -13,6 +13,7 @@ import pytest
 from forecaster.errors import ModelError
 from forecaster.evaluation import coverage, mase
 from forecaster.models import MODELS, PANDAS_FREQ, SEASON_LENGTH, create
+from forecaster.models.intermittent import is_intermittent, zero_share
 from forecaster.models.spikes import spikes
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,9 @@ def series() -> dict[str, tuple[pd.Series, str]]:
     lines = pd.read_parquet(DATA / "online_retail" / "online_retail_2010_2011.parquet")
     revenue = (lines["Quantity"] * lines["UnitPrice"]).groupby(lines["InvoiceDate"].dt.normalize()).sum()
     out["online_retail"] = (revenue.asfreq("D", fill_value=0.0).rename_axis("ds"), "D")
+    belgium = lines[lines["Country"] == "Belgium"]
+    revenue = (belgium["Quantity"] * belgium["UnitPrice"]).groupby(belgium["InvoiceDate"].dt.normalize()).sum().clip(lower=0)
+    out["online_retail_belgium"] = (revenue.asfreq("D", fill_value=0.0).rename_axis("ds"), "D")  # no sales on 74% of days
     return out
 
 
@@ -65,6 +69,7 @@ SERIES = ("rossmann_1", "rossmann_2", "rossmann_262", "rossmann_1_weekly", "us_r
 CASES = [(model, name) for model in ("naive", "ets") for name in SERIES]
 CASES += [("prophet", "rossmann_262"), ("prophet", "us_retail")]
 CASES += [("arima", name) for name in ("rossmann_262", "rossmann_1_weekly", "us_retail", "online_retail")]
+CASES += [("tsb", name) for name in ("online_retail_belgium", "rossmann_1_weekly")]
 
 
 @pytest.mark.parametrize(("model", "name"), CASES)
@@ -334,3 +339,30 @@ def test_seasonal_peaks_and_ordinary_days_are_not_spikes(series) -> None:
     days = pd.read_csv(DATA / "rossmann" / "train.csv.gz", usecols=["Store", "Date", "StateHoliday"], dtype={"StateHoliday": str}, parse_dates=["Date"])
     holidays = days.loc[(days["Store"] == 262) & (days["StateHoliday"] != "0"), "Date"]
     assert 0 < len(flagged) < 0.02 * len(daily) and flagged.isin(holidays).all()
+
+
+def test_tsb_forecasts_intermittent_sales_at_their_rate_with_honest_intervals(series) -> None:
+    y, freq = series["online_retail_belgium"]
+    assert zero_share(y.to_numpy(), freq) > 0.7
+    train, test = y.iloc[:-56], y.iloc[-56:]
+    frame = create("tsb").fit(train, freq).predict(56)
+    assert 0.75 < frame["yhat"].sum() / test.sum() < 1.25
+    assert (frame["yhat_lo_80"] == 0).all()  # a day without sales is the likeliest outcome
+    assert 0.7 <= coverage(test, frame["yhat_lo_80"], frame["yhat_hi_80"]) <= 0.95
+    assert coverage(test, frame["yhat_lo_95"], frame["yhat_hi_95"]) >= 0.9
+    naive = create("naive").fit(train, freq).predict(56)["yhat"]
+    assert np.sqrt(np.mean((test.to_numpy() - frame["yhat"]) ** 2)) < 0.75 * np.sqrt(np.mean((test.to_numpy() - naive) ** 2))
+
+
+def test_tsb_forecasts_a_series_that_stopped_selling_towards_zero(series) -> None:
+    y, freq = series["online_retail_belgium"]
+    selling = create("tsb").fit(y, freq).predict(7)["yhat"].iloc[0]
+    stopped = pd.concat([y, pd.Series(0.0, index=pd.date_range(y.index[-1], periods=61, freq="D")[1:])])
+    assert create("tsb").fit(stopped, freq).predict(7)["yhat"].iloc[0] < 0.3 * selling
+
+
+def test_closing_weekdays_are_not_intermittence(series) -> None:
+    y, _ = series["rossmann_1"]  # closed on Sundays: 16% of its days have no sales
+    assert (y == 0).mean() > 0.15 and zero_share(y.to_numpy(), "D") < 0.05
+    weekends_off = y.where(y.index.dayofweek != 5, 0.0)  # closed on Saturdays too: 30% of days
+    assert (weekends_off == 0).mean() > 0.3 and not is_intermittent(weekends_off.to_numpy(), "D")

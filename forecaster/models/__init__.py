@@ -16,6 +16,7 @@ MODELS: dict[str, str] = {
     "naive": "forecaster.models.naive:SeasonalNaive",
     "ets": "forecaster.models.ets:ETS",
     "arima": "forecaster.models.arima:ARIMA",
+    "tsb": "forecaster.models.tsb:TSB",
     "prophet": "forecaster.models.prophet:ProphetModel",
     "gbm": "forecaster.models.gbm:GlobalBoosting",
 }

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from forecaster.models.intermittent import is_intermittent
+
 NEIGHBOURS = {"D": (7, 14, 21, 28), "W": (1, 2, 3), "M": (1, 2)}  # offsets either side that give the baseline
 YEAR = {"D": 364, "W": 52, "M": 12}  # a deviation also seen this far away is seasonal
 MAX_RUN = {"D": 2, "W": 1, "M": 1}  # longer runs of deviations are a change, not a spike
 THRESHOLD = 5.0  # robust standard deviations of the relative deviations
 MIN_DEVIATION = 0.5  # and at least this far from the baseline, relative to it
-MAX_ZERO_SHARE = 0.3  # a history with more zero periods is intermittent: its spikes are its sales
 
 
 def spikes(values: np.ndarray, freq: str) -> np.ndarray:
     """A boolean mask of the spikes in ``values`` (a regular series at ``freq``)."""
     n = len(values)
     none = np.zeros(n, dtype=bool)
-    if n < 2 * NEIGHBOURS[freq][-1] or np.mean(values == 0) > MAX_ZERO_SHARE:
+    if n < 2 * NEIGHBOURS[freq][-1] or is_intermittent(values, freq):  # an intermittent series' spikes are its sales
         return none
     baseline = _neighbour_median(values, NEIGHBOURS[freq])
     with np.errstate(divide="ignore", invalid="ignore"):
