@@ -366,3 +366,27 @@ def test_closing_weekdays_are_not_intermittence(series) -> None:
     assert (y == 0).mean() > 0.15 and zero_share(y.to_numpy(), "D") < 0.05
     weekends_off = y.where(y.index.dayofweek != 5, 0.0)  # closed on Saturdays too: 30% of days
     assert (weekends_off == 0).mean() > 0.3 and not is_intermittent(weekends_off.to_numpy(), "D")
+
+
+def test_gbm_is_not_bent_by_a_spike_on_a_promotion_day_but_sees_a_holiday(rossmann_stores) -> None:
+    """A bulk order on a promotion day is still a spike (compared with other promotion days); a holiday has no peers and is kept."""
+    from forecaster.models.panel import build_panel
+
+    cut = pd.Timestamp("2015-07-18")
+    history = rossmann_stores[rossmann_stores["ds"] < cut]
+    future = pd.concat([
+        pd.DataFrame({"unique_id": sid, "ds": pd.date_range(cut, periods=14), "promo": 0.0, "open": 1.0}) for sid in history["unique_id"].unique()
+    ])
+    spike_day = (history["unique_id"] == "1") & (history["ds"] == cut - pd.Timedelta(days=3))
+    assert history.loc[spike_day, "promo"].item() == 1
+    spiked = history.assign(y=history["y"].where(~spike_day, history["y"] * 5))
+    plain = create("gbm").fit(build_panel(history, "D", 14, future)).predict(build_panel(history, "D", 14, future))
+    bent = create("gbm").fit(build_panel(spiked, "D", 14, future)).predict(build_panel(spiked, "D", 14, future))
+    ratio = bent.loc[bent["unique_id"] == "1", "yhat"].sum() / plain.loc[plain["unique_id"] == "1", "yhat"].sum()
+    assert ratio == pytest.approx(1.0, abs=0.03)
+    holiday = history.assign(holiday=(history["ds"] == "2015-05-14").astype(float))  # Ascension Day, the stores shut
+    holiday.loc[spike_day, "y"] *= 5  # now a one-off holiday opening at five times the usual
+    holiday.loc[spike_day, "holiday"] = 1.0
+    panel = build_panel(holiday, "D", 14, future.assign(holiday=0.0))
+    y = next(s for s in panel.series if s.unique_id == "1").y
+    assert y[spike_day[history["unique_id"] == "1"].to_numpy().nonzero()[0][0]] == holiday.loc[spike_day, "y"].item()

@@ -9,6 +9,7 @@ import pandas as pd
 
 from forecaster.errors import ModelError
 from forecaster.models.base import PANDAS_FREQ
+from forecaster.models.spikes import without_spikes
 
 # The column that marks a period as open (1) or closed (0): a closed period is not demand.
 OPEN = "open"
@@ -20,7 +21,7 @@ class SeriesArrays:
 
     unique_id: str
     dates: pd.DatetimeIndex
-    y: np.ndarray  # observed demand; nan where closed and over the horizon
+    y: np.ndarray  # observed demand without its unexplained spikes; nan where closed and over the horizon
     is_open: np.ndarray  # bool, history and horizon
     regressors: np.ndarray  # (len(dates), k) floats
     n_history: int
@@ -61,9 +62,10 @@ def build_panel(long: pd.DataFrame, freq: str, horizon: int, future: pd.DataFram
             raise ModelError(f"series {series_id}: the history is not regular at freq {freq!r}")
         ahead = _future_rows(series_id, future_groups.get(series_id), dates[len(points):], names)
         is_open = np.concatenate([_open_flags(points), _open_flags(ahead)])
-        y = np.concatenate([points["y"].to_numpy(dtype=float), np.full(horizon, np.nan)])
-        y[~is_open] = np.nan
         regressors = np.vstack([points[names].to_numpy(dtype=float), ahead[names].to_numpy(dtype=float)]) if names else np.zeros((len(dates), 0))
+        history = np.where(is_open[: len(points)], points["y"].to_numpy(dtype=float), np.nan)
+        state = np.unique(regressors[: len(points)] > 0, axis=0, return_inverse=True)[1].ravel()  # which regressors were on
+        y = np.concatenate([without_spikes(history, freq, state), np.full(horizon, np.nan)])
         out.append(SeriesArrays(str(series_id), dates, y, is_open, regressors, len(points)))
     return Panel(freq, horizon, names, out)
 

@@ -12,6 +12,8 @@ apart (Christmas).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from forecaster.models.intermittent import is_intermittent
@@ -23,13 +25,18 @@ THRESHOLD = 5.0  # robust standard deviations of the relative deviations
 MIN_DEVIATION = 0.5  # and at least this far from the baseline, relative to it
 
 
-def spikes(values: np.ndarray, freq: str) -> np.ndarray:
-    """A boolean mask of the spikes in ``values`` (a regular series at ``freq``)."""
+def spikes(values: np.ndarray, freq: str, state: np.ndarray | None = None) -> np.ndarray:
+    """A boolean mask of the spikes in ``values`` (a regular series at ``freq``; nan where closed).
+
+    ``state`` numbers what the known inputs were doing in each period (which regressors were on):
+    a period is compared only with neighbours in the same state, so a promotion day with promotion
+    days and a holiday, which has no such neighbours, not at all.
+    """
     n = len(values)
     none = np.zeros(n, dtype=bool)
     if n < 2 * NEIGHBOURS[freq][-1] or is_intermittent(values, freq):  # an intermittent series' spikes are its sales
         return none
-    baseline = _neighbour_median(values, NEIGHBOURS[freq])
+    baseline = _neighbour_median(values, NEIGHBOURS[freq], state)
     with np.errstate(divide="ignore", invalid="ignore"):
         deviation = np.where(baseline > 0, values / baseline - 1, np.nan)
     centre = np.nanmedian(deviation)
@@ -44,24 +51,31 @@ def spikes(values: np.ndarray, freq: str) -> np.ndarray:
     return far & (run <= MAX_RUN[freq])
 
 
-def without_spikes(values: np.ndarray, freq: str) -> np.ndarray:
-    """``values`` with each spike replaced by its neighbours' median."""
-    mask = spikes(values, freq)
+def without_spikes(values: np.ndarray, freq: str, state: np.ndarray | None = None) -> np.ndarray:
+    """``values`` with each spike replaced by the median of its neighbours (in the same ``state``)."""
+    mask = spikes(values, freq, state)
     if not mask.any():
         return values
     cleaned = values.copy()
-    cleaned[mask] = _neighbour_median(values, NEIGHBOURS[freq])[mask]
+    cleaned[mask] = _neighbour_median(values, NEIGHBOURS[freq], state)[mask]
     return cleaned
 
 
-def _neighbour_median(values: np.ndarray, offsets: tuple[int, ...]) -> np.ndarray:
-    """Per period, the median of the values ``offsets`` periods before and after it that exist."""
+def _neighbour_median(values: np.ndarray, offsets: tuple[int, ...], state: np.ndarray | None = None) -> np.ndarray:
+    """Per period, the median of the values ``offsets`` periods before and after it that exist (and share its ``state``)."""
     n = len(values)
     shifted = np.full((2 * len(offsets), n), np.nan)
     for i, k in enumerate(offsets):
-        shifted[2 * i, k:] = values[: n - k]
-        shifted[2 * i + 1, : n - k] = values[k:]
-    return np.nanmedian(shifted, axis=0)
+        if k >= n:
+            continue
+        before, after = values[: n - k].copy(), values[k:].copy()
+        if state is not None:
+            differ = state[: n - k] != state[k:]
+            before[differ], after[differ] = np.nan, np.nan
+        shifted[2 * i, k:], shifted[2 * i + 1, : n - k] = before, after
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a period without any such neighbour gets nan
+        return np.nanmedian(shifted, axis=0)
 
 
 def _seen_a_year_apart(far: np.ndarray, sign: np.ndarray, year: int) -> np.ndarray:
