@@ -137,9 +137,18 @@ def forecast_frame(
     cold = cold[cold.index.isin(used)]
     out = _widened(out, set(cold.index), levels)
     for series_id, periods in cold.items():
-        flag = f"cold start: {periods} periods of history (fewer than {COLD_START[freq]}), intervals widened x{COLD_START_WIDENING}"
-        notes[series_id] = f"{notes[series_id]}; {flag}" if series_id in notes else flag
+        notes[series_id] = joined_note(notes.get(series_id), f"{cold_start_note(periods, freq)}, intervals widened x{COLD_START_WIDENING}")
     return ForecastResult(out, failures, notes, used, rows, used_calibrations, set(cold.index))
+
+
+def cold_start_note(periods: int, freq: str) -> str | None:
+    """The flag of a series with less than ``COLD_START`` history; None for an older one."""
+    return f"cold start: {periods} periods of history (fewer than {COLD_START[freq]})" if periods < COLD_START[freq] else None
+
+
+def joined_note(*notes: str | None) -> str | None:
+    """The notes that are not None, joined by "; " (None when there are none)."""
+    return "; ".join(n for n in notes if n) or None
 
 
 def _open_sales(long: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from alerts.calendar import Calendar
-from forecaster.forecasting import choose_model, forecast_one
+from forecaster.forecasting import choose_model, cold_start_note, forecast_one, joined_note
 from forecaster.trading_days import close_forecast, open_demand
 
 
@@ -42,7 +42,11 @@ class SeriesForecast:
 
 
 def run_series_job(job: SeriesJob) -> SeriesForecast:
-    """Select (for ``auto``), fit on open-day demand, forecast, and zero the days the store will be closed."""
+    """Select (for ``auto``), fit on open-day demand, forecast, and zero the days the store will be closed.
+
+    A series with a short history is flagged in the note; its model's own intervals are kept
+    (seasonal naive's and ETS's already cover more than their level on new Rossmann stores).
+    """
     demand = open_demand(job.y, job.calendar, job.freq)
     model, choice = job.model, None
     if model == "auto":
@@ -50,4 +54,5 @@ def run_series_job(job: SeriesJob) -> SeriesForecast:
         choice = choose_model(demand, job.freq, "auto", job.candidates, horizon, job.folds, job.params)
         model = choice[0]
     forecast, note = forecast_one(demand, job.freq, job.horizon, job.levels, model, job.params)
+    note = joined_note(note, cold_start_note(len(demand), job.freq))
     return SeriesForecast(close_forecast(forecast, job.y, job.calendar, job.freq), note, choice)

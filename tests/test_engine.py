@@ -157,3 +157,19 @@ def test_a_crash_between_judging_and_queuing_loses_no_alert(orders_with_drop, tm
     assert len({m.key for m in memory.sent}) == len(memory.sent)
     assert store.outbox.counts() == {"sent": len(memory.sent)}
     store.close()
+
+
+def test_a_scheduled_run_flags_a_new_series_as_cold_start():
+    """Store 262 as if it had opened 60 days ago, beside its full history."""
+    from alerts.calendar import Calendar
+    from forecaster.series_job import SeriesJob, run_series_job
+
+    sales = pd.read_csv(DATA / "rossmann/train.csv.gz", usecols=["Store", "Date", "Sales"], parse_dates=["Date"])
+    y = sales[sales.Store == 262].set_index("Date")["Sales"].sort_index().astype(float).rename_axis("ds")
+
+    def run(history):
+        return run_series_job(SeriesJob(history, "D", 14, (80, 95), "auto", ("naive", "ets"), 3, {}, Calendar(country="DE")))
+
+    new = run(y.iloc[-60:])
+    assert new.note == "cold start: 60 periods of history (fewer than 182)"
+    assert run(y.iloc[-400:]).note is None

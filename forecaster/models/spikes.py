@@ -39,6 +39,8 @@ def spikes(values: np.ndarray, freq: str, state: np.ndarray | None = None) -> np
     baseline = _neighbour_median(values, NEIGHBOURS[freq], state)
     with np.errstate(divide="ignore", invalid="ignore"):
         deviation = np.where(baseline > 0, values / baseline - 1, np.nan)
+    if not np.isfinite(deviation).any():
+        return none
     centre = np.nanmedian(deviation)
     spread = 1.4826 * np.nanmedian(np.abs(deviation - centre))
     if not spread > 0:
