@@ -111,7 +111,7 @@ def forecast_frame(
     models = list(dict.fromkeys(candidates)) if model == "auto" else [model]
     known = {m: c for m, c in (calibrations or {}).items() if len(models) == 1 and m in models and set(levels) <= set(c.levels)}
     rows, backtest_failures = candidate_rows(long, freq, [m for m in models if m not in known], horizon, folds, params)
-    choices, notes = _choose(long, rows, models, freq)
+    choices, notes, pooled_best = _choose(long, rows, models, freq)
     if model == "auto":
         for series_id, sales in _open_sales(long).items():
             if is_intermittent(sales, freq):
@@ -123,7 +123,9 @@ def forecast_frame(
     frames, used_calibrations = [], {}
     for name in sorted(set(choices.values())):
         chosen = [sid for sid, m in choices.items() if m == name]
-        frame, model_failures, model_notes, calibration = _forecast_with(name, long[long["unique_id"].isin(chosen)], future, freq, horizon, levels, rows, params, known.get(name))
+        # A series chosen for its own backtest score would calibrate its interval on its luckiest errors: use the others'.
+        calibrating = rows if name == pooled_best else rows[~rows["unique_id"].isin(chosen)]
+        frame, model_failures, model_notes, calibration = _forecast_with(name, long[long["unique_id"].isin(chosen)], future, freq, horizon, levels, calibrating, params, known.get(name))
         failures.update(model_failures)
         notes.update(model_notes)
         frames.append(frame)
@@ -173,8 +175,10 @@ def _widened(forecasts: pd.DataFrame, series: set[str], levels: list[int]) -> pd
     return out
 
 
-def _choose(long: pd.DataFrame, rows: pd.DataFrame, models: list[str], freq: str) -> tuple[dict[str, str], dict[str, str]]:
+def _choose(long: pd.DataFrame, rows: pd.DataFrame, models: list[str], freq: str) -> tuple[dict[str, str], dict[str, str], str]:
     """Per series, the candidate with the lowest mean backtest MASE over all series, unless another beats it on this series.
+
+    Returns the choices, notes, and that best candidate over all series.
 
     A few folds make per-series scores noisy, and a series that leaves the better model on a lucky
     fold pays for it on every forecast: another candidate is chosen only when it has the lower
@@ -185,7 +189,7 @@ def _choose(long: pd.DataFrame, rows: pd.DataFrame, models: list[str], freq: str
 
     ids = sorted(long["unique_id"].unique())
     if len(models) == 1:
-        return {sid: models[0] for sid in ids}, {}
+        return {sid: models[0] for sid in ids}, {}, models[0]
     per_fold = fold_mase(rows, long, freq)
     means = per_fold.groupby(level="unique_id").mean()
     pooled = means.mean().dropna()
@@ -206,7 +210,7 @@ def _choose(long: pd.DataFrame, rows: pd.DataFrame, models: list[str], freq: str
         else:
             choices[sid] = pooled_best
             notes[sid] = f"kept {pooled_best} (MASE {row[pooled_best]:.3f}): {best} ({row[best]:.3f}) was not better in every fold by {SWITCH_MARGIN:.0%}"
-    return choices, notes
+    return choices, notes, pooled_best
 
 
 def _forecast_with(name, long, future, freq, horizon, levels, rows, params, calibration=None) -> tuple[pd.DataFrame, dict[str, str], dict[str, str], object]:

@@ -57,7 +57,8 @@ def test_auto_leaves_the_best_model_overall_only_for_one_better_in_every_fold() 
                     "unique_id": sid, "model": model, "fold": fold, "step": range(1, len(days) + 1), "ds": days["Date"],
                     "y": days["Sales"].astype(float), "yhat": days["Sales"] * (1 + error),
                 }))
-    choices, notes = _choose(history, pd.concat(rows), ["gbm", "naive"], "D")
+    choices, notes, pooled_best = _choose(history, pd.concat(rows), ["gbm", "naive"], "D")
+    assert pooled_best == "gbm"
     assert choices == {"steady": "naive", "lucky": "gbm", "close": "gbm", "typical": "gbm"}
     assert set(notes) == {"lucky", "close"}
     assert notes["lucky"].startswith("kept gbm") and f"every fold by {SWITCH_MARGIN:.0%}" in notes["lucky"]

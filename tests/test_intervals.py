@@ -130,3 +130,16 @@ def test_a_calibration_stored_by_an_earlier_version_is_refused(rossmann) -> None
     stored["pooled_scale"] = stored.pop("pooled_spread")
     with pytest.raises(ModelError, match="calibrate again"):
         ConformalIntervals.from_dict(stored)
+
+
+def test_a_series_that_left_the_best_model_is_calibrated_on_the_others_errors(rossmann) -> None:
+    """A series switches model for its own backtest score; calibrating its band on those same lucky errors makes it too narrow."""
+    history = rossmann[rossmann["ds"] < HOLDOUT]
+    result = forecast_frame(history, 28, model="auto", candidates=("ets", "naive"), folds=2)
+    counts = pd.Series(result.choices).value_counts()
+    best, other = counts.index[0], counts.index[1]
+    switched = {sid for sid, model in result.choices.items() if model == other}
+    assert 0 < len(switched) < 10
+    calibrated_on = set(result.calibrations[other].series_scale)
+    assert calibrated_on and calibrated_on.isdisjoint(switched)
+    assert switched <= set(result.calibrations[best].series_scale)  # the best model's calibration still saw them

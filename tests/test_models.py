@@ -366,6 +366,9 @@ def test_closing_weekdays_are_not_intermittence(series) -> None:
     assert (y == 0).mean() > 0.15 and zero_share(y.to_numpy(), "D") < 0.05
     weekends_off = y.where(y.index.dayofweek != 5, 0.0)  # closed on Saturdays too: 30% of days
     assert (weekends_off == 0).mean() > 0.3 and not is_intermittent(weekends_off.to_numpy(), "D")
+    missing = y.copy()
+    missing.iloc[100:500] = 0.0  # 400 days missing from an export, filled as no sales
+    assert (missing == 0).mean() > 0.4 and not is_intermittent(missing.to_numpy(), "D")
 
 
 def test_gbm_is_not_bent_by_a_spike_on_a_promotion_day_but_sees_a_holiday(rossmann_stores) -> None:

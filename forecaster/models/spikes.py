@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from forecaster.models.intermittent import is_intermittent
+from forecaster.models.intermittent import is_intermittent, run_lengths
 
 NEIGHBOURS = {"D": (7, 14, 21, 28), "W": (1, 2, 3), "M": (1, 2)}  # offsets either side that give the baseline
 YEAR = {"D": 364, "W": 52, "M": 12}  # a deviation also seen this far away is seasonal
@@ -49,7 +49,7 @@ def spikes(values: np.ndarray, freq: str, state: np.ndarray | None = None) -> np
     far = np.abs(off) > 1
     far &= ~_seen_a_year_apart(far, np.sign(off), YEAR[freq])
     # A run is measured at half the threshold, so that a drop that persists only just below it is still a change.
-    run = np.where(off > 0, _run_lengths(off > 0.5), _run_lengths(off < -0.5))
+    run = np.where(off > 0, run_lengths(off > 0.5), run_lengths(off < -0.5))
     return far & (run <= MAX_RUN[freq])
 
 
@@ -88,14 +88,3 @@ def _seen_a_year_apart(far: np.ndarray, sign: np.ndarray, year: int) -> np.ndarr
         seen[year:] |= same
         seen[:-year] |= same
     return seen
-
-
-def _run_lengths(mask: np.ndarray) -> np.ndarray:
-    """Per position, the length of the run of True values it belongs to (0 where False)."""
-    padded = np.concatenate([[False], mask, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(int)))
-    starts, ends = edges[::2], edges[1::2]
-    lengths = np.zeros(len(mask), dtype=int)
-    for start, end in zip(starts, ends):
-        lengths[start:end] = end - start
-    return lengths
