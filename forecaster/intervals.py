@@ -85,7 +85,7 @@ class ConformalIntervals:
     @classmethod
     def from_dict(cls, data: dict) -> ConformalIntervals:
         if "pooled_spread" not in data:
-            raise ModelError("the stored interval calibration predates per-level spreads for new series: calibrate again")
+            raise ModelError("the stored interval calibration was written by an earlier version (it has no pooled_spread): calibrate again")
         return cls(
             tuple(data["levels"]), {int(k): (float(v[0]), float(v[1])) for k, v in data["quantiles"].items()},
             np.asarray(data["profile"], dtype=float), {str(k): float(v) for k, v in data["series_scale"].items()},

@@ -179,7 +179,7 @@ def test_nonnegative_false_keeps_negative_bounds(series) -> None:
     ],
     ids=["empty", "nan", "gap", "unsorted", "no-dates", "text", "bad-freq", "weekly-not-monday"],
 )
-@pytest.mark.parametrize("model", ["naive", "ets", "arima", "prophet"])
+@pytest.mark.parametrize("model", ["naive", "ets", "arima", "prophet", "tsb"])
 def test_bad_series_raise_model_error(series, model: str, mutate, freq: str, message: str) -> None:
     y = mutate(series["rossmann_1"][0].iloc[:60])
     with pytest.raises(ModelError, match=message):
@@ -204,7 +204,20 @@ def test_create_rejects_unknown_names_and_parameters() -> None:
         create("ets", alpha=0.3)
     with pytest.raises(ModelError, match="holidays_country 'Germany' is not supported"):
         create("prophet", holidays_country="Germany")
-    assert {"naive", "ets", "arima", "prophet"} <= set(MODELS)
+    for name in ("naive", "ets", "arima"):
+        with pytest.raises(ModelError, match=f"{name}: season_length must be >= 1, got 0"):
+            create(name, season_length=0)
+    assert {"naive", "ets", "arima", "prophet", "tsb"} <= set(MODELS)
+
+
+def test_tsb_refuses_negative_sales_and_a_history_without_sales(series) -> None:
+    y, freq = series["online_retail_belgium"]
+    refund = y.copy()
+    refund.iloc[10] = -50.0
+    with pytest.raises(ModelError, match=f"tsb: sales cannot be negative, got -50.0 on {y.index[10].date()}"):
+        create("tsb").fit(refund, freq)
+    with pytest.raises(ModelError, match="tsb: needs at least 2 periods with sales, got 0"):
+        create("tsb").fit(y * 0, freq)
 
 
 def test_library_errors_are_translated(series) -> None:

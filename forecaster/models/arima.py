@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import ModelError
-from forecaster.models.base import SEASON_LENGTH, Model
+from forecaster.models.base import SeasonalModel
 
 MIN_OBSERVATIONS = 10
 # Longer seasons (52 weeks) make the state space too large to fit quickly: those series get no seasonal part.
@@ -19,7 +19,7 @@ SEASONAL_ORDERS = [((1, 0, 1), (0, 1, 1)), ((2, 0, 1), (0, 1, 1)), ((1, 1, 1), (
 PLAIN_ORDERS = [((1, 1, 1), (0, 0, 0)), ((2, 1, 2), (0, 0, 0)), ((1, 0, 0), (0, 0, 0))]
 
 
-class ARIMA(Model):
+class ARIMA(SeasonalModel):
     """SARIMA(p,d,q)(P,D,Q)m: the candidate orders above, fitted by maximum likelihood, lowest AICc wins.
 
     The likelihood is maximised with the innovations algorithm, three to five times faster than
@@ -32,17 +32,12 @@ class ARIMA(Model):
 
     name = "arima"
     cleans_spikes = True
-
-    def __init__(self, season_length: int | None = None, nonnegative: bool = True) -> None:
-        super().__init__(nonnegative=nonnegative)
-        self.season_length = season_length
+    min_observations = MIN_OBSERVATIONS
 
     def _fit(self, y: pd.Series, freq: str) -> None:
         from statsmodels.tsa.arima.model import ARIMA as StatsmodelsARIMA
 
-        if len(y) < MIN_OBSERVATIONS:
-            raise ModelError(f"arima: needs at least {MIN_OBSERVATIONS} observations, got {len(y)}")
-        m = self.season_length or SEASON_LENGTH[freq]
+        m = self._season(freq)
         seasonal = 1 < m <= MAX_SEASON and len(y) >= SEASONAL_SEASONS * m
         endog = y.to_numpy()
         best, best_aicc = None, np.inf

@@ -59,6 +59,7 @@ class Model(ABC):
 
     name: str
     cleans_spikes = False  # models that extrapolate recent values fit on the history without its isolated spikes
+    min_observations = 1  # the shortest history the model can fit
 
     def __init__(self, nonnegative: bool = True) -> None:
         self.nonnegative = nonnegative
@@ -68,6 +69,8 @@ class Model(ABC):
     def fit(self, y: pd.Series, freq: str) -> Model:
         """Fit on ``y`` (regular at ``freq``: "D", "W" or "M"); raise ModelError if it cannot."""
         values = validate_series(y, freq)
+        if len(values) < self.min_observations:
+            raise ModelError(f"{self.name}: needs at least {self.min_observations} observations, got {len(values)}")
         if self.cleans_spikes:
             values = pd.Series(without_spikes(values.to_numpy(), freq), index=values.index)
         self._index, self._freq = None, None
@@ -116,3 +119,16 @@ class Model(ABC):
     @abstractmethod
     def _predict(self, horizon: int, levels: list[int]) -> pd.DataFrame:
         """Return ``horizon`` rows with yhat and yhat_lo_<level>/yhat_hi_<level> for each level."""
+
+
+class SeasonalModel(Model):
+    """A model with a season: ``season_length`` periods, or by default the frequency's (``SEASON_LENGTH``)."""
+
+    def __init__(self, season_length: int | None = None, nonnegative: bool = True) -> None:
+        super().__init__(nonnegative=nonnegative)
+        if season_length is not None and season_length < 1:
+            raise ModelError(f"{self.name}: season_length must be >= 1, got {season_length}")
+        self.season_length = season_length
+
+    def _season(self, freq: str) -> int:
+        return self.season_length or SEASON_LENGTH[freq]

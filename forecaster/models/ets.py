@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import ModelError
-from forecaster.models.base import SEASON_LENGTH, Model
+from forecaster.models.base import SeasonalModel
 
 # The smallest history on which the simplest candidate (level only, 3 parameters) has a finite AICc.
 MIN_OBSERVATIONS = 5
 
 
-class ETS(Model):
+class ETS(SeasonalModel):
     """statsmodels ``ETSModel`` with additive errors.
 
     Candidates: no trend or an additive damped trend (an undamped trend extrapolates promotion
@@ -24,18 +24,13 @@ class ETS(Model):
 
     name = "ets"
     cleans_spikes = True
-
-    def __init__(self, season_length: int | None = None, nonnegative: bool = True) -> None:
-        super().__init__(nonnegative=nonnegative)
-        self.season_length = season_length
+    min_observations = MIN_OBSERVATIONS
 
     def _fit(self, y: pd.Series, freq: str) -> None:
         from statsmodels.tools.eval_measures import aicc
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-        if len(y) < MIN_OBSERVATIONS:
-            raise ModelError(f"ets: needs at least {MIN_OBSERVATIONS} observations, got {len(y)}")
-        m = self.season_length or SEASON_LENGTH[freq]
+        m = self._season(freq)
         endog = pd.Series(y.to_numpy())
         seasonal_options: list[str | None] = [None, "add"] if len(y) >= 2 * m and m > 1 else [None]
         best, best_params, best_aicc = None, None, np.inf

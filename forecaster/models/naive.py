@@ -7,14 +7,13 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import ModelError
-from forecaster.models.base import SEASON_LENGTH, Model
+from forecaster.models.base import SeasonalModel
 
 # Below this many residuals the empirical quantiles of a 95% interval are too noisy: use a normal approximation.
 MIN_EMPIRICAL_RESIDUALS = 50
 
 
-class SeasonalNaive(Model):
+class SeasonalNaive(SeasonalModel):
     """Forecast each period by the same period one season earlier.
 
     Intervals come from the empirical distribution of the seasonal differences over the fit window,
@@ -25,14 +24,8 @@ class SeasonalNaive(Model):
     name = "naive"
     cleans_spikes = True
 
-    def __init__(self, season_length: int | None = None, nonnegative: bool = True) -> None:
-        super().__init__(nonnegative=nonnegative)
-        if season_length is not None and season_length < 1:
-            raise ModelError(f"naive: season_length must be >= 1, got {season_length}")
-        self.season_length = season_length
-
     def _fit(self, y: pd.Series, freq: str) -> None:
-        m = self.season_length or SEASON_LENGTH[freq]
+        m = self._season(freq)
         values = y.to_numpy()
         self._last_season = values[-m:] if len(values) >= m else values[-1:]
         if len(values) > m:
