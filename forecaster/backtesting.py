@@ -17,6 +17,7 @@ from forecaster.errors import ModelError
 from forecaster.evaluation import backtest_forecasts
 from forecaster.metrics import bias, coverage, mase, relative_width, rmspe, rmsse, smape
 from forecaster.models import SEASON_LENGTH, create, is_global
+from forecaster.models.ensemble import NAME as ENSEMBLE, best_members, combined
 from forecaster.models.panel import OPEN, build_panel
 
 ROW_COLUMNS = ["unique_id", "model", "fold", "step", "ds", "y", "yhat"]
@@ -79,12 +80,35 @@ def global_rows(long: pd.DataFrame, freq: str, model: str, horizon: int, folds: 
     return pd.concat(frames, ignore_index=True)[ROW_COLUMNS] if frames else pd.DataFrame(columns=ROW_COLUMNS)
 
 
-def candidate_rows(long: pd.DataFrame, freq: str, models: Sequence[str], horizon: int, folds: int, params: dict) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Backtest rows of every candidate, global and per-series, on the same folds."""
-    local = [m for m in models if not is_global(m)]
+def candidate_rows(long: pd.DataFrame, freq: str, models: Sequence[str], horizon: int, folds: int, params: dict) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+    """Backtest rows of every candidate, global and per-series, on the same folds; failures by series.
+
+    Among other candidates, ``ensemble`` is not fitted but combines the best of them
+    (``with_ensemble``); its members are returned (empty when there is no such ensemble).
+    """
+    combine = ENSEMBLE in models and len(models) > 1
+    fitted = [m for m in models if not (combine and m == ENSEMBLE)]
+    local = [m for m in fitted if not is_global(m)]
     rows, failures = series_rows(long, freq, local, horizon, folds, params) if local else (pd.DataFrame(columns=ROW_COLUMNS), {})
-    frames = [rows] + [global_rows(long, freq, m, horizon, folds, params) for m in models if is_global(m)]
-    return pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else rows, failures
+    frames = [rows] + [global_rows(long, freq, m, horizon, folds, params) for m in fitted if is_global(m)]
+    rows = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else rows
+    if combine and len(rows):
+        rows, members = with_ensemble(rows, long, freq)
+        return rows, failures, members
+    return rows, failures, []
+
+
+def with_ensemble(rows: pd.DataFrame, long: pd.DataFrame, freq: str) -> tuple[pd.DataFrame, list[str]]:
+    """``rows`` with the ensemble's: the median of the (up to three) candidates with the lowest mean MASE over all series.
+
+    Returns the rows and those members (none when fewer than two candidates were backtested).
+    """
+    pooled = fold_mase(rows, long, freq).groupby(level="unique_id").mean().mean()
+    members = best_members(pooled.to_dict())
+    if len(members) < 2:
+        return rows, []
+    ensemble = combined([rows[rows["model"] == m] for m in members], ["unique_id", "fold", "step"])
+    return pd.concat([rows, ensemble.assign(model=ENSEMBLE)], ignore_index=True), members
 
 
 def with_intervals(rows: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import pandas as pd
 from forecaster.errors import ModelError
 from forecaster.metrics import coverage, mase
 from forecaster.models import SEASON_LENGTH, create, validate_series
+from forecaster.models.ensemble import NAME as ENSEMBLE, best_members, combined
 
 FALLBACK_MODEL = "naive"
 TOO_SHORT = "history too short for a backtest"
@@ -74,14 +75,18 @@ def backtest(
     """Rolling-origin backtest over the last ``folds`` windows of ``horizon`` periods.
 
     One row per (model, fold): model, fold (1 = oldest window), cutoff (last training date), mase,
-    coverage_<level> per level, error (None, or why that model failed on that fold).
+    coverage_<level> per level, error (None, or why that model failed on that fold). Among other
+    models, ``ensemble`` is not fitted: it is the median of the best (lowest mean MASE) of them.
     """
-    rows_of, errors = backtest_forecasts(y, freq, models, horizon, folds, levels, model_params)
+    combine = ENSEMBLE in models and len(models) > 1
+    fitted = [m for m in models if not (combine and m == ENSEMBLE)]
+    rows_of, errors = backtest_forecasts(y, freq, fitted, horizon, folds, levels, model_params)
     values = validate_series(y, freq)
-    rows = []
-    for fold in range(1, folds + 1):
-        origin = len(values) - (folds - fold + 1) * horizon
-        for name in models:
+
+    def fold_rows(name: str) -> list[dict[str, Any]]:
+        out = []
+        for fold in range(1, folds + 1):
+            origin = len(values) - (folds - fold + 1) * horizon
             row: dict[str, Any] = {"model": name, "fold": fold, "cutoff": values.index[origin - 1], "mase": np.nan}
             row.update({f"coverage_{level}": np.nan for level in levels})
             row["error"] = errors.get((name, fold))
@@ -90,8 +95,25 @@ def backtest(
                 row["mase"] = mase(frame["y"], frame["yhat"], values.iloc[:origin].to_numpy(), SEASON_LENGTH[freq])
                 for level in levels:
                     row[f"coverage_{level}"] = coverage(frame["y"], frame[f"yhat_lo_{level}"], frame[f"yhat_hi_{level}"])
-            rows.append(row)
-    return pd.DataFrame(rows)
+            out.append(row)
+        return out
+
+    table = pd.DataFrame([row for name in fitted for row in fold_rows(name)])
+    if combine:
+        members = best_members(_mean_mase(table))
+        if len(members) < 2:
+            errors.update({(ENSEMBLE, fold): f"fewer than two members succeeded ({members})" for fold in range(1, folds + 1)})
+        else:
+            member_rows = [rows_of[rows_of["model"] == m] for m in members]
+            rows_of = pd.concat([rows_of, combined(member_rows, ["fold", "step"]).assign(model=ENSEMBLE)], ignore_index=True)
+        table = pd.concat([table, pd.DataFrame(fold_rows(ENSEMBLE))], ignore_index=True)
+    return table
+
+
+def _mean_mase(table: pd.DataFrame) -> dict[str, float]:
+    """Per model of a ``backtest`` table, the mean MASE over its folds (nan when any fold failed)."""
+    failed = table["error"].notna() | table["mase"].isna()
+    return {str(name): float("nan") if failed[rows.index].any() else float(rows["mase"].mean()) for name, rows in table.groupby("model", sort=False)}
 
 
 def absolute_percentage_error(actual, predicted) -> np.ndarray:
@@ -150,11 +172,7 @@ def select_model(
     if len(validate_series(y, freq)) < folds * horizon + SEASON_LENGTH[freq]:
         return Selection(FALLBACK_MODEL, {}, TOO_SHORT)
     results = backtest(y, freq, candidates, horizon, folds, model_params=model_params)
-    scores: dict[str, float] = {}
-    for name in candidates:
-        rows = results[results["model"] == name]
-        failed = rows["error"].notna().any() or rows["mase"].isna().any()
-        scores[name] = float("nan") if failed else float(rows["mase"].mean())
+    scores = _mean_mase(results)
     eligible = {name: score for name, score in scores.items() if not np.isnan(score)}
     if not eligible:
         failures = results["error"].dropna()
@@ -162,7 +180,8 @@ def select_model(
         return Selection(FALLBACK_MODEL, scores, f"no candidate succeeded on all {folds} folds: {why}")
     best = min(eligible, key=eligible.__getitem__)
     others = ", ".join(f"{name} {score:.3f}" for name, score in scores.items() if name != best)
-    reason = f"lowest mean MASE over {folds} folds of {horizon} periods: {best} {scores[best]:.3f}"
+    name = f"{best} of {', '.join(best_members(scores))}" if best == ENSEMBLE else best
+    reason = f"lowest mean MASE over {folds} folds of {horizon} periods: {name} {scores[best]:.3f}"
     return Selection(best, scores, f"{reason} (vs {others})" if others else reason)
 
 

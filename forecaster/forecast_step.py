@@ -17,6 +17,7 @@ from forecaster.data.series import period_span, periods_between, regular_each
 from forecaster.errors import ForecasterError, ModelError
 from forecaster.global_forecast import MODEL as GLOBAL_MODEL, GlobalJob, forecast_global
 from forecaster.intervals import ConformalIntervals
+from forecaster.models.ensemble import NAME as ENSEMBLE, with_members
 from forecaster.parallel import Outcome, map_batches
 from forecaster.regressors import read_known_future
 from forecaster.series_job import SeriesJob, run_series_job
@@ -83,8 +84,11 @@ class ForecastStep:
         cfg = self.settings.forecast
         params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
         for series_id, y in histories:
-            model = self._model_for(choices.get(series_id), end)
-            yield series_id, SeriesJob(y, self.freq, cfg.horizon, LEVELS, model, tuple(cfg.candidates), cfg.backtest_folds, params, self.settings.monitor.calendar)
+            stored = choices.get(series_id)
+            model = self._model_for(stored, end)
+            # A stored ensemble combines the best of the candidates it was chosen among.
+            series_params = with_members(params, stored.scores) if stored and model == stored.model == ENSEMBLE else params
+            yield series_id, SeriesJob(y, self.freq, cfg.horizon, LEVELS, model, tuple(cfg.candidates), cfg.backtest_folds, series_params, self.settings.monitor.calendar)
 
     def _global_outcomes(self, histories: dict[str, pd.Series], end: pd.Timestamp, summary: RunSummary) -> Iterator[list[Outcome]]:
         """Every series forecast by one fit of the global model, in batches to store.

@@ -18,9 +18,10 @@ import pandas as pd
 from forecaster.errors import ForecasterError, ModelError
 from forecaster.models import PANDAS_FREQ, is_global
 from forecaster.models.panel import OPEN, build_panel
+from forecaster.models.ensemble import NAME as ENSEMBLE, combined
 from forecaster.models.intermittent import is_intermittent, zero_share
 
-DEFAULT_CANDIDATES = ("naive", "ets", "gbm")
+DEFAULT_CANDIDATES = ("naive", "ets", "gbm", "ensemble")
 FALLBACK_MODEL = "naive"
 SWITCH_MARGIN = 0.1  # how much lower a series' mean MASE must be to leave the best model over all series
 COLD_START = {"D": 182, "W": 26, "M": 12}  # a series with a shorter history is new: its errors run larger
@@ -110,7 +111,9 @@ def forecast_frame(
     long, failures = regularize(long, freq)
     models = list(dict.fromkeys(candidates)) if model == "auto" else [model]
     known = {m: c for m, c in (calibrations or {}).items() if len(models) == 1 and m in models and set(levels) <= set(c.levels)}
-    rows, backtest_failures = candidate_rows(long, freq, [m for m in models if m not in known], horizon, folds, params)
+    rows, backtest_failures, members = candidate_rows(long, freq, [m for m in models if m not in known], horizon, folds, params)
+    if members:
+        params = {**params, ENSEMBLE: {**params.get(ENSEMBLE, {}), "members": members}}
     choices, notes, pooled_best = _choose(long, rows, models, freq)
     if model == "auto":
         for series_id, sales in _open_sales(long).items():
@@ -230,20 +233,32 @@ def _forecast_with(name, long, future, freq, horizon, levels, rows, params, cali
             calibration = ConformalIntervals.fit(residuals, levels) if len(residuals) else None
         except ModelError as exc:
             reason = str(exc)
-    if is_global(name):
-        if calibration is None:
-            frame = _forecast_with(FALLBACK_MODEL, long, future, freq, horizon, levels, rows, params)[0]
-            return frame, failures, {sid: f"{name} could not be calibrated ({reason}); used {FALLBACK_MODEL}" for sid in long["unique_id"].unique()}, None
-        series_future = future[future["unique_id"].isin(long["unique_id"])] if future is not None else None
-        panel = build_panel(long, freq, horizon, series_future)
-        frame = _create(name, params).fit(panel).predict(panel).assign(model=name)
-    else:
-        frame, failures, notes = _per_series(name, long, future, freq, horizon, levels, params)
+    if is_global(name) and calibration is None:
+        frame = _forecast_with(FALLBACK_MODEL, long, future, freq, horizon, levels, rows, params)[0]
+        return frame, failures, {sid: f"{name} could not be calibrated ({reason}); used {FALLBACK_MODEL}" for sid in long["unique_id"].unique()}, None
+    frame, failures, notes = _point_forecasts(name, long, future, freq, horizon, levels, params)
     if calibration is not None:
         frame = calibration.apply(frame)
     elif len(frame):
         notes.update({sid: f"{name} intervals are the model's own ({reason})" for sid in frame["unique_id"].unique()})
     return frame, failures, notes, calibration
+
+
+def _point_forecasts(name, long, future, freq, horizon, levels, params) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+    """Forecasts of ``long``'s series by one model: a global fit, a fit per series, or an ensemble's median of its members'."""
+    if name == ENSEMBLE and "members" in params.get(ENSEMBLE, {}):
+        failures, notes, frames = {}, {}, []
+        for member in params[ENSEMBLE]["members"]:
+            frame, member_failures, member_notes = _point_forecasts(member, long, future, freq, horizon, levels, params)
+            failures.update(member_failures)
+            notes.update(member_notes)
+            frames.append(frame)
+        return combined(frames, ["unique_id", "ds"]).assign(model=ENSEMBLE), failures, notes
+    if is_global(name):
+        series_future = future[future["unique_id"].isin(long["unique_id"])] if future is not None else None
+        panel = build_panel(long, freq, horizon, series_future)
+        return _create(name, params).fit(panel).predict(panel).assign(model=name), {}, {}
+    return _per_series(name, long, future, freq, horizon, levels, params)
 
 
 def _create(name: str, params: dict):

@@ -14,6 +14,7 @@ import pandas as pd
 
 from alerts.calendar import Calendar
 from forecaster.forecasting import choose_model, cold_start_note, forecast_one, joined_note
+from forecaster.models.ensemble import NAME as ENSEMBLE, with_members
 from forecaster.trading_days import close_forecast, open_demand
 
 
@@ -48,11 +49,13 @@ def run_series_job(job: SeriesJob) -> SeriesForecast:
     (seasonal naive's and ETS's already cover more than their level on new Rossmann stores).
     """
     demand = open_demand(job.y, job.calendar, job.freq)
-    model, choice = job.model, None
+    model, choice, params = job.model, None, job.params
     if model == "auto":
         horizon = min(job.horizon, max(1, len(demand) // (2 * job.folds)))
         choice = choose_model(demand, job.freq, "auto", job.candidates, horizon, job.folds, job.params)
         model = choice[0]
-    forecast, note = forecast_one(demand, job.freq, job.horizon, job.levels, model, job.params)
+        if model == ENSEMBLE:
+            params = with_members(params, choice[1])
+    forecast, note = forecast_one(demand, job.freq, job.horizon, job.levels, model, params)
     note = joined_note(note, cold_start_note(len(demand), job.freq))
     return SeriesForecast(close_forecast(forecast, job.y, job.calendar, job.freq), note, choice)

@@ -55,10 +55,11 @@ class KnownFuture(Frozen):
 class ForecastSettings(Frozen):
     """Which model, how far ahead, and how often to re-select it."""
 
-    model: Literal["auto", "naive", "ets", "arima", "prophet", "tsb", "gbm"] = Field(
-        "auto", description="auto: per series, the best of candidates in a backtest (tsb for intermittent series); gbm: one global model across every series.",
+    model: Literal["auto", "naive", "ets", "arima", "prophet", "tsb", "ensemble", "gbm"] = Field(
+        "auto", description="auto: per series, the best of candidates in a backtest (tsb for intermittent series); gbm: one global model across every series; "
+        "ensemble: the median of naive, ets and arima (as a candidate: of the best three other candidates).",
     )
-    candidates: list[Literal["naive", "ets", "arima", "prophet", "tsb"]] = ["naive", "ets"]
+    candidates: list[Literal["naive", "ets", "arima", "prophet", "tsb", "ensemble"]] = ["naive", "ets"]
     horizon: int = Field(28, ge=1, description="Periods ahead each run forecasts (more than the monitor lead).")
     history: int = Field(730, ge=14, description="At most this many recent periods are fitted.")
     backtest_folds: int = Field(3, ge=1)

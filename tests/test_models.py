@@ -70,6 +70,7 @@ CASES = [(model, name) for model in ("naive", "ets") for name in SERIES]
 CASES += [("prophet", "rossmann_262"), ("prophet", "us_retail")]
 CASES += [("arima", name) for name in ("rossmann_262", "rossmann_1_weekly", "us_retail", "online_retail")]
 CASES += [("tsb", name) for name in ("online_retail_belgium", "rossmann_1_weekly")]
+CASES += [("ensemble", name) for name in ("rossmann_262", "us_retail")]
 
 
 @pytest.mark.parametrize(("model", "name"), CASES)
@@ -406,3 +407,18 @@ def test_gbm_is_not_bent_by_a_spike_on_a_promotion_day_but_sees_a_holiday(rossma
     panel = build_panel(holiday, "D", 14, future.assign(holiday=0.0))
     y = next(s for s in panel.series if s.unique_id == "1").y
     assert y[spike_day[history["unique_id"] == "1"].to_numpy().nonzero()[0][0]] == holiday.loc[spike_day, "y"].item()
+
+
+def test_an_ensemble_forecasts_the_median_of_its_members(series) -> None:
+    y, _ = series["rossmann_262"]
+    train = y.iloc[:-42]
+    members = {m: create(m).fit(train, "D").predict(42, LEVELS) for m in ("naive", "ets", "arima")}
+    ensemble = create("ensemble", members=["naive", "ets", "arima"]).fit(train, "D").predict(42, LEVELS)
+    for column in ("yhat", "yhat_lo_80", "yhat_hi_95"):
+        expected = np.median([frame[column] for frame in members.values()], axis=0)
+        assert np.allclose(ensemble[column], expected)
+    pair = create("ensemble", members=["naive", "ets"]).fit(train, "D").predict(42, LEVELS)
+    assert np.allclose(pair["yhat"], (members["naive"]["yhat"] + members["ets"]["yhat"]) / 2)  # the median of two
+    for members in (["naive"], ["naive", "gbm"], ["naive", "ensemble"], ["naive", "nope"]):
+        with pytest.raises(ModelError, match="two or more per-series models"):
+            create("ensemble", members=members)

@@ -52,7 +52,7 @@ def backtest(
         raise fail(exc) from None
     report_partial(long)
     long, failures = regularize(long, freq)
-    rows, more = candidate_rows(long, freq, candidates, horizon, folds, {})
+    rows, more, _ = candidate_rows(long, freq, candidates, horizon, folds, {})
     failures.update(more)
     for series_id, reason in failures.items():
         err.print(f"series {series_id} skipped: {reason}", highlight=False)

@@ -19,6 +19,7 @@ MODELS: dict[str, str] = {
     "tsb": "forecaster.models.tsb:TSB",
     "prophet": "forecaster.models.prophet:ProphetModel",
     "gbm": "forecaster.models.gbm:GlobalBoosting",
+    "ensemble": "forecaster.models.ensemble:Ensemble",
 }
 # Models fitted once across many series (fit(panel) / predict(panel)) rather than per series.
 GLOBAL_MODELS = frozenset({"gbm"})
