@@ -18,7 +18,7 @@ from forecaster.evaluation import backtest_forecasts
 from forecaster.metrics import bias, coverage, mase, relative_width, rmspe, rmsse, smape
 from forecaster.models import SEASON_LENGTH, create, is_global
 from forecaster.models.ensemble import NAME as ENSEMBLE, best_members, combined
-from forecaster.models.panel import OPEN, build_panel
+from forecaster.models.panel import OPEN, build_panel, regressor_columns
 
 ROW_COLUMNS = ["unique_id", "model", "fold", "step", "ds", "y", "yhat"]
 
@@ -34,12 +34,18 @@ def demand(series: pd.DataFrame) -> pd.Series:
     return y.where(is_open).interpolate(limit_direction="both")
 
 
+def regressors(series: pd.DataFrame) -> pd.DataFrame | None:
+    """The regressor columns of one regular series, a row per period (None when it has none)."""
+    names = regressor_columns(series)
+    return series[names].reset_index(drop=True) if names else None
+
+
 def series_rows(long: pd.DataFrame, freq: str, models: Sequence[str], horizon: int, folds: int, params: dict) -> tuple[pd.DataFrame, dict[str, str]]:
     """Backtest rows of per-series ``models`` on every series of a regular long frame, and failures by series."""
     frames, failures = [], {}
     for series_id, series in long.groupby("unique_id", sort=True):
         try:
-            rows, errors = backtest_forecasts(demand(series), freq, models, horizon, folds, (), params)
+            rows, errors = backtest_forecasts(demand(series), freq, models, horizon, folds, (), params, regressors(series))
         except ModelError as exc:
             failures[str(series_id)] = str(exc)
             continue

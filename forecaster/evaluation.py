@@ -26,10 +26,12 @@ def backtest_forecasts(
     folds: int = 3,
     levels: Sequence[int] = (80, 95),
     model_params: dict[str, dict] | None = None,
+    regressors: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, int], str]]:
     """Rolling-origin forecasts over the last ``folds`` windows of ``horizon`` periods.
 
-    Each model is fit on everything before a window and forecasts it. Returns the rows ``model,
+    Each model is fit on everything before a window (and the ``regressors``, one row per period
+    of ``y``, there) and forecasts it (knowing the regressors in it). Returns the rows ``model,
     fold (1 = oldest window), cutoff (last training date), step, ds, y, yhat, yhat_lo_<level>,
     yhat_hi_<level>`` and, per (model, fold) that failed, why.
     """
@@ -48,9 +50,10 @@ def backtest_forecasts(
     for fold in range(1, folds + 1):
         origin = len(values) - (folds - fold + 1) * horizon
         train, test = values.iloc[:origin], values.iloc[origin : origin + horizon].to_numpy()
+        known, ahead = (None, None) if regressors is None else (regressors.iloc[:origin], regressors.iloc[origin : origin + horizon])
         for name in models:
             try:
-                frame = create(name, **model_params.get(name, {})).fit(train, freq).predict(horizon, levels)
+                frame = create(name, **model_params.get(name, {})).fit(train, freq, known).predict(horizon, levels, ahead)
             except ModelError as exc:
                 errors[(name, fold)] = str(exc)
                 continue
@@ -192,8 +195,13 @@ def forecast_series(
     levels: Sequence[int] = (80, 95),
     model: str = "naive",
     model_params: dict[str, Any] | None = None,
+    regressors: pd.DataFrame | None = None,
+    future_regressors: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, str, str | None]:
     """Fit ``model`` on ``y`` and forecast ``horizon`` periods; return (frame, model used, failure reason).
+
+    ``regressors`` (one row per period of ``y``) and ``future_regressors`` (one per period ahead)
+    reach the models that use them.
 
     When the model fails to fit or forecast, seasonal naive is used instead and the reason is
     returned. Unknown model names and invalid parameters raise ModelError, as does a series that
@@ -203,7 +211,7 @@ def forecast_series(
     chosen = create(model, **params)
     used, reason = model, None
     try:
-        frame = chosen.fit(y, freq).predict(horizon, levels)
+        frame = chosen.fit(y, freq, regressors).predict(horizon, levels, future_regressors)
     except ModelError as exc:
         if model == FALLBACK_MODEL:
             raise

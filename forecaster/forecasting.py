@@ -17,7 +17,7 @@ import pandas as pd
 
 from forecaster.errors import ForecasterError, ModelError
 from forecaster.models import PANDAS_FREQ, is_global
-from forecaster.models.panel import OPEN, build_panel
+from forecaster.models.panel import OPEN, build_panel, regressor_columns
 from forecaster.models.ensemble import NAME as ENSEMBLE, combined
 from forecaster.models.intermittent import is_intermittent, zero_share
 
@@ -55,14 +55,15 @@ def choose_model(y: pd.Series, freq: str, model: str, candidates: Sequence[str],
     return selection.model, selection.scores, selection.reason
 
 
-def forecast_one(y: pd.Series, freq: str, horizon: int, levels: Sequence[int], model: str, params: dict) -> tuple[pd.DataFrame, str | None]:
+def forecast_one(y: pd.Series, freq: str, horizon: int, levels: Sequence[int], model: str, params: dict, regressors=None, future_regressors=None) -> tuple[pd.DataFrame, str | None]:
     """Fit and forecast one series (seasonal naive when the model fails); returns the frame and a fallback note.
 
-    ``params`` maps model names to their parameters, as for ``choose_model``.
+    ``params`` maps model names to their parameters, as for ``choose_model``; the regressors are
+    as for ``evaluation.forecast_series``.
     """
     from forecaster.evaluation import forecast_series
 
-    frame, used, reason = forecast_series(y, freq, horizon, levels=tuple(levels), model=model, model_params=params.get(model, {}))
+    frame, used, reason = forecast_series(y, freq, horizon, tuple(levels), model, params.get(model, {}), regressors, future_regressors)
     note = f"{model} failed ({reason}); used {used}" if reason else None
     return frame, note
 
@@ -240,7 +241,7 @@ def _forecast_with(name, long, future, freq, horizon, levels, rows, params, cali
     if calibration is not None:
         frame = calibration.apply(frame)
     elif len(frame):
-        notes.update({sid: f"{name} intervals are the model's own ({reason})" for sid in frame["unique_id"].unique()})
+        notes.update({sid: joined_note(notes.get(sid), f"{name} intervals are the model's own ({reason})") for sid in frame["unique_id"].unique()})
     return frame, failures, notes, calibration
 
 
@@ -268,22 +269,26 @@ def _create(name: str, params: dict):
 
 
 def _per_series(name, long, future, freq, horizon, levels, params) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
-    """Fit ``name`` on each series (closed periods interpolated), with seasonal naive as fallback."""
-    from forecaster.backtesting import demand
+    """Fit ``name`` on each series (closed periods interpolated, with its regressors), with seasonal naive as fallback."""
+    from forecaster.backtesting import demand, regressors
 
+    names = regressor_columns(long)
+    future_groups = dict(tuple(future.groupby("unique_id", sort=False))) if future is not None else {}
     frames, failures, notes = [], {}, {}
     for series_id, series in long.groupby("unique_id", sort=True):
+        dates = pd.date_range(series["ds"].max(), periods=horizon + 1, freq=PANDAS_FREQ[freq])[1:]
+        ahead = future_groups[series_id].set_index("ds").reindex(dates) if series_id in future_groups else None
+        known = ahead.reindex(columns=names).reset_index(drop=True) if names and ahead is not None else None
         try:
-            frame, note = forecast_one(demand(series), freq, horizon, levels, name, params)
+            frame, note = forecast_one(demand(series), freq, horizon, levels, name, params, regressors(series), known)
         except ForecasterError as exc:
             failures[series_id] = str(exc)
             continue
         if note:
             notes[series_id] = note
         frame = frame.assign(unique_id=series_id, closed=False)
-        if future is not None and OPEN in future.columns:
-            flags = future[future["unique_id"] == series_id].set_index("ds")[OPEN].reindex(frame["ds"]).fillna(1.0)
-            frame["closed"] = flags.to_numpy() == 0
+        if ahead is not None and OPEN in ahead.columns:
+            frame["closed"] = ahead[OPEN].fillna(1.0).to_numpy() == 0
             bounds = [c for c in frame.columns if c.startswith("yhat")]
             frame.loc[frame["closed"], bounds] = 0.0
         frames.append(frame)

@@ -422,3 +422,47 @@ def test_an_ensemble_forecasts_the_median_of_its_members(series) -> None:
     for members in (["naive"], ["naive", "gbm"], ["naive", "ensemble"], ["naive", "nope"]):
         with pytest.raises(ModelError, match="two or more per-series models"):
             create("ensemble", members=members)
+
+
+@pytest.fixture(scope="module")
+def store_1_with_regressors() -> tuple[pd.Series, pd.DataFrame]:
+    """Rossmann store 1: open-day sales (closed days interpolated) and promo, school and state holiday flags."""
+    raw = pd.read_csv(DATA / "rossmann" / "train.csv.gz", dtype={"StateHoliday": str}, parse_dates=["Date"])
+    store = raw[raw["Store"] == 1].set_index("Date").sort_index().rename_axis("ds")
+    y = store["Sales"].where(store["Open"] == 1).interpolate(limit_direction="both").astype(float)
+    x = pd.DataFrame({"promo": store["Promo"], "school_holiday": store["SchoolHoliday"], "state_holiday": (store["StateHoliday"] != "0")}).astype(float)
+    return y, x
+
+
+@pytest.mark.parametrize("model", ["arima", "prophet"])
+def test_regressors_teach_arima_and_prophet_the_promotions(store_1_with_regressors, model: str) -> None:
+    """Measured on the last 42 days (open days): ARIMA MAE 641 -> 340 with the flags, Prophet 670 -> 323."""
+    y, x = store_1_with_regressors
+    open_days = y.index[-42:].dayofweek != 6
+    errors = {}
+    for with_regressors in (False, True):
+        fitted = create(model).fit(y.iloc[:-42], "D", x.iloc[:-42] if with_regressors else None)
+        frame = fitted.predict(42, LEVELS, x.iloc[-42:] if with_regressors else None)
+        errors[with_regressors] = np.abs(frame["yhat"].to_numpy() - y.iloc[-42:].to_numpy())[open_days].mean()
+    assert errors[True] < 0.7 * errors[False]
+
+
+def test_bad_regressors_are_refused_with_what_and_where(store_1_with_regressors) -> None:
+    y, x = store_1_with_regressors
+    train, ahead = y.iloc[:-42], x.iloc[-42:]
+    with pytest.raises(ModelError, match="10 rows of regressors over the history, expected"):
+        create("arima").fit(train, "D", x.iloc[:10])
+    fitted = create("arima").fit(train, "D", x.iloc[:-42])
+    with pytest.raises(ModelError, match="it needs their values over the horizon"):
+        fitted.predict(42)
+    with pytest.raises(ModelError, match=r"no values over the horizon for regressors \['promo'\]"):
+        fitted.predict(42, regressors=ahead.drop(columns="promo"))
+    gap = ahead.copy()
+    gap.iloc[5, 0] = np.nan
+    with pytest.raises(ModelError, match=f"regressor 'promo' has no value at {ahead.index[5].date()}"):
+        fitted.predict(42, regressors=gap)
+    # Models without regressors ignore them; a flag constant over the history is dropped.
+    naive = create("naive").fit(train, "D", x.iloc[:-42]).predict(42)
+    assert np.allclose(naive["yhat"], create("naive").fit(train, "D").predict(42)["yhat"])
+    constant = x.iloc[:-42].assign(state_holiday=0.0)
+    assert len(create("arima").fit(train, "D", constant).predict(42, regressors=ahead.drop(columns="state_holiday"))) == 42

@@ -27,11 +27,14 @@ class ARIMA(SeasonalModel):
 
     The seasonal forms need ``SEASONAL_SEASONS`` seasons of history and a season of at most
     ``MAX_SEASON`` periods (days of the week, months of the year); other series get the plain
-    forms. Intervals are the model's own (Gaussian, from the state-space forecast variance).
+    forms. With regressors it is a regression with SARIMA errors (ARIMAX): a promotion's lift is
+    a coefficient rather than noise. Intervals are the model's own (Gaussian, from the state-space
+    forecast variance).
     """
 
     name = "arima"
     cleans_spikes = True
+    uses_regressors = True  # regression with SARIMA errors (ARIMAX)
     min_observations = MIN_OBSERVATIONS
 
     def _fit(self, y: pd.Series, freq: str) -> None:
@@ -40,9 +43,10 @@ class ARIMA(SeasonalModel):
         m = self._season(freq)
         seasonal = 1 < m <= MAX_SEASON and len(y) >= SEASONAL_SEASONS * m
         endog = y.to_numpy()
+        exog = None if self._regressors is None else self._regressors.to_numpy()
         best, best_aicc = None, np.inf
         for order, (p, d, q) in SEASONAL_ORDERS if seasonal else PLAIN_ORDERS:
-            model = StatsmodelsARIMA(endog, order=order, seasonal_order=(p, d, q, m if seasonal else 0))
+            model = StatsmodelsARIMA(endog, exog=exog, order=order, seasonal_order=(p, d, q, m if seasonal else 0))
             with warnings.catch_warnings():
                 # Convergence warnings are judged by the criterion and the finiteness of the forecast.
                 warnings.simplefilter("ignore")
@@ -56,7 +60,8 @@ class ARIMA(SeasonalModel):
     def _predict(self, horizon: int, levels: list[int]) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            forecast = self._result.get_forecast(horizon)
+            exog = None if self._future_regressors is None else self._future_regressors.to_numpy()
+            forecast = self._result.get_forecast(horizon, exog=exog)
             frame = pd.DataFrame({"yhat": np.asarray(forecast.predicted_mean)})
             for level in levels:
                 bounds = np.asarray(forecast.conf_int(alpha=1 - level / 100))

@@ -55,25 +55,35 @@ def validate_series(y: pd.Series, freq: str) -> pd.Series:
 
 
 class Model(ABC):
-    """A forecasting model for one regular series of period-start dates."""
+    """A forecasting model for one regular series of period-start dates.
+
+    Models that set ``uses_regressors`` learn from known-future inputs (promotions, holidays)
+    passed to ``fit`` over the history and to ``predict`` over the horizon; the others ignore them.
+    """
 
     name: str
     cleans_spikes = False  # models that extrapolate recent values fit on the history without its isolated spikes
     min_observations = 1  # the shortest history the model can fit
+    uses_regressors = False
 
     def __init__(self, nonnegative: bool = True) -> None:
         self.nonnegative = nonnegative
         self._index: pd.DatetimeIndex | None = None
         self._freq: str | None = None
+        self._regressors: pd.DataFrame | None = None  # over the history, during fit
+        self._future_regressors: pd.DataFrame | None = None  # over the horizon, during predict
 
-    def fit(self, y: pd.Series, freq: str) -> Model:
-        """Fit on ``y`` (regular at ``freq``: "D", "W" or "M"); raise ModelError if it cannot."""
+    def fit(self, y: pd.Series, freq: str, regressors: pd.DataFrame | None = None) -> Model:
+        """Fit on ``y`` (regular at ``freq``: "D", "W" or "M") and ``regressors`` (one row per period of ``y``); raise ModelError if it cannot."""
         values = validate_series(y, freq)
         if len(values) < self.min_observations:
             raise ModelError(f"{self.name}: needs at least {self.min_observations} observations, got {len(values)}")
-        if self.cleans_spikes:
-            values = pd.Series(without_spikes(values.to_numpy(), freq), index=values.index)
         self._index, self._freq = None, None
+        self._regressors = _informative(_checked(regressors, values.index, self.name, "history")) if self.uses_regressors and regressors is not None else None
+        if self.cleans_spikes:
+            # With regressors, a period is compared only with neighbours in the same state (promotion days with promotion days).
+            state = None if self._regressors is None else np.unique(self._regressors.to_numpy() > 0, axis=0, return_inverse=True)[1].ravel()
+            values = pd.Series(without_spikes(values.to_numpy(), freq, state), index=values.index)
         try:
             self._fit(values, freq)
         except NUMERICAL_ERRORS as exc:
@@ -81,8 +91,11 @@ class Model(ABC):
         self._index, self._freq = values.index, freq
         return self
 
-    def predict(self, horizon: int, levels: Sequence[int] = (80, 95)) -> pd.DataFrame:
-        """Forecast ``horizon`` periods: columns ds, yhat, yhat_lo_<level>, yhat_hi_<level> per level."""
+    def predict(self, horizon: int, levels: Sequence[int] = (80, 95), regressors: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Forecast ``horizon`` periods: columns ds, yhat, yhat_lo_<level>, yhat_hi_<level> per level.
+
+        A model fitted with regressors needs their values over the horizon (``horizon`` rows).
+        """
         if self._index is None or self._freq is None:
             raise ModelError(f"{self.name}: predict() called before fit()")
         if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
@@ -91,6 +104,12 @@ class Model(ABC):
             if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 0 < level < 100:
                 raise ModelError(f"{self.name}: interval levels must be integers between 1 and 99, got {level!r}")
         levels = sorted({int(level) for level in levels})
+        self._future_regressors = None
+        if self._regressors is not None:
+            dates = pd.date_range(self._index[-1], periods=int(horizon) + 1, freq=PANDAS_FREQ[self._freq])[1:]
+            if regressors is None:
+                raise ModelError(f"{self.name}: fitted with regressors {list(self._regressors.columns)}, it needs their values over the horizon")
+            self._future_regressors = _checked(regressors, dates, self.name, "horizon", list(self._regressors.columns))
         try:
             raw = self._predict(int(horizon), levels)
         except NUMERICAL_ERRORS as exc:
@@ -119,6 +138,32 @@ class Model(ABC):
     @abstractmethod
     def _predict(self, horizon: int, levels: list[int]) -> pd.DataFrame:
         """Return ``horizon`` rows with yhat and yhat_lo_<level>/yhat_hi_<level> for each level."""
+
+
+def _checked(regressors: pd.DataFrame, index: pd.DatetimeIndex, model: str, where: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """``regressors`` as floats on ``index`` (positionally, one row per period), or ModelError saying what is wrong."""
+    if not isinstance(regressors, pd.DataFrame):
+        raise ModelError(f"{model}: regressors must be a DataFrame, got {type(regressors).__name__}")
+    missing = [c for c in columns or [] if c not in regressors.columns]
+    if missing:
+        raise ModelError(f"{model}: no values over the {where} for regressors {missing}")
+    if len(regressors) != len(index):
+        raise ModelError(f"{model}: {len(regressors)} rows of regressors over the {where}, expected {len(index)}")
+    frame = regressors[columns] if columns else regressors
+    try:
+        values = frame.to_numpy(dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{model}: regressors over the {where} must be numbers: {exc}") from exc
+    if not np.isfinite(values).all():
+        row, col = np.argwhere(~np.isfinite(values))[0]
+        raise ModelError(f"{model}: regressor {frame.columns[col]!r} has no value at {index[row].date()} ({where})")
+    return pd.DataFrame(values, index=index, columns=frame.columns)
+
+
+def _informative(regressors: pd.DataFrame) -> pd.DataFrame | None:
+    """The regressors that vary over the history (a constant one teaches nothing); None when none does."""
+    varying = [c for c in regressors.columns if regressors[c].nunique() > 1]
+    return regressors[varying] if varying else None
 
 
 class SeasonalModel(Model):

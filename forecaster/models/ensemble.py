@@ -56,6 +56,7 @@ class Ensemble(Model):
     """The median forecast of ``members`` (per-series models), each fitted on the same series."""
 
     name = NAME
+    uses_regressors = True  # handed to the members that use them
 
     def __init__(self, members: Sequence[str] = DEFAULT_MEMBERS, nonnegative: bool = True) -> None:
         from forecaster.models import MODELS, is_global
@@ -70,7 +71,7 @@ class Ensemble(Model):
     def _fit(self, y: pd.Series, freq: str) -> None:
         from forecaster.models import create
 
-        self._fitted = [create(m, nonnegative=self.nonnegative).fit(y, freq) for m in self.members]
+        self._fitted = [create(m, nonnegative=self.nonnegative).fit(y, freq, self._regressors) for m in self.members]
 
     def _predict(self, horizon: int, levels: list[int]) -> pd.DataFrame:
-        return combined([m.predict(horizon, levels) for m in self._fitted], ["ds"])
+        return combined([m.predict(horizon, levels, self._future_regressors) for m in self._fitted], ["ds"])

@@ -30,11 +30,13 @@ class ProphetModel(Model):
     """A fresh ``prophet.Prophet`` per fit.
 
     Weekly seasonality for daily data, yearly seasonality once the history spans two years,
-    country holidays when ``holidays_country`` is set (e.g. "DE"). Intervals for every level
-    are quantiles of one set of ``uncertainty_samples`` predictive samples.
+    country holidays when ``holidays_country`` is set (e.g. "DE"), regressors as extra additive
+    terms. Intervals for every level are quantiles of one set of ``uncertainty_samples``
+    predictive samples.
     """
 
     name = "prophet"
+    uses_regressors = True  # each an extra additive term (Prophet's add_regressor)
 
     def __init__(
         self,
@@ -66,12 +68,18 @@ class ProphetModel(Model):
         if self.holidays_country:
             model.add_country_holidays(country_name=self.holidays_country)
         history = pd.DataFrame({"ds": y.index.tz_localize(None), "y": y.to_numpy()})
+        if self._regressors is not None:
+            for name in self._regressors.columns:
+                model.add_regressor(name)
+            history = history.join(self._regressors.reset_index(drop=True))
         model.fit(history)
         self._model = model
         self._pandas_freq = PANDAS_FREQ[freq]
 
     def _predict(self, horizon: int, levels: list[int]) -> pd.DataFrame:
         future = self._model.make_future_dataframe(periods=horizon, freq=self._pandas_freq, include_history=False)
+        if self._future_regressors is not None:
+            future = future.join(self._future_regressors.reset_index(drop=True))
         frame = pd.DataFrame({"yhat": self._model.predict(future)["yhat"].to_numpy()})
         samples = self._model.predictive_samples(future)["yhat"]
         for level in levels:
