@@ -17,7 +17,7 @@ from forecaster.errors import ModelError
 from forecaster.evaluation import backtest_forecasts
 from forecaster.metrics import bias, coverage, mase, relative_width, rmspe, rmsse, smape
 from forecaster.models import SEASON_LENGTH, create, is_global
-from forecaster.models.ensemble import NAME as ENSEMBLE, best_members, combined
+from forecaster.models.ensemble import NAME as ENSEMBLE, best_members, combined, combines
 from forecaster.models.panel import OPEN, build_panel, regressor_columns
 
 ROW_COLUMNS = ["unique_id", "model", "fold", "step", "ds", "y", "yhat"]
@@ -92,7 +92,7 @@ def candidate_rows(long: pd.DataFrame, freq: str, models: Sequence[str], horizon
     Among other candidates, ``ensemble`` is not fitted but combines the best of them
     (``with_ensemble``); its members are returned (empty when there is no such ensemble).
     """
-    combine = ENSEMBLE in models and len(models) > 1
+    combine = combines(models)
     fitted = [m for m in models if not (combine and m == ENSEMBLE)]
     local = [m for m in fitted if not is_global(m)]
     rows, failures = series_rows(long, freq, local, horizon, folds, params) if local else (pd.DataFrame(columns=ROW_COLUMNS), {})

@@ -12,7 +12,7 @@ import pandas as pd
 from forecaster.errors import ModelError
 from forecaster.metrics import coverage, mase
 from forecaster.models import SEASON_LENGTH, create, validate_series
-from forecaster.models.ensemble import NAME as ENSEMBLE, best_members, combined
+from forecaster.models.ensemble import NAME as ENSEMBLE, best_members, combined, combines
 
 FALLBACK_MODEL = "naive"
 TOO_SHORT = "history too short for a backtest"
@@ -81,7 +81,7 @@ def backtest(
     coverage_<level> per level, error (None, or why that model failed on that fold). Among other
     models, ``ensemble`` is not fitted: it is the median of the best (lowest mean MASE) of them.
     """
-    combine = ENSEMBLE in models and len(models) > 1
+    combine = combines(models)
     fitted = [m for m in models if not (combine and m == ENSEMBLE)]
     rows_of, errors = backtest_forecasts(y, freq, fitted, horizon, folds, levels, model_params)
     values = validate_series(y, freq)

@@ -419,9 +419,14 @@ def test_an_ensemble_forecasts_the_median_of_its_members(series) -> None:
         assert np.allclose(ensemble[column], expected)
     pair = create("ensemble", members=["naive", "ets"]).fit(train, "D").predict(42, LEVELS)
     assert np.allclose(pair["yhat"], (members["naive"]["yhat"] + members["ets"]["yhat"]) / 2)  # the median of two
-    for members in (["naive"], ["naive", "gbm"], ["naive", "ensemble"], ["naive", "nope"]):
+    for bad in (["naive"], ["naive", "gbm"], ["naive", "ensemble"], ["naive", "nope"]):
         with pytest.raises(ModelError, match="two or more per-series models"):
-            create("ensemble", members=members)
+            create("ensemble", members=bad)
+    # Members are built with their own parameters.
+    weekly = create("ensemble", members=["naive", "ets"], params={"naive": {"season_length": 1}}).fit(train, "D").predict(42, LEVELS)
+    assert np.allclose(weekly["yhat"], (train.iloc[-1] + members["ets"]["yhat"]) / 2)
+    with pytest.raises(ModelError, match=r"parameters for \['arima'\], which are not members"):
+        create("ensemble", members=["naive", "ets"], params={"arima": {}})
 
 
 @pytest.fixture(scope="module")

@@ -32,9 +32,15 @@ def best_members(scores: Mapping[str, float]) -> list[str]:
     return [name for name in ranked if finite[name] <= MEMBER_TOLERANCE * finite[ranked[0]]]
 
 
+def combines(candidates: Sequence[str]) -> bool:
+    """Whether ``ensemble`` among ``candidates`` is the median of the others rather than a model fitted on its own."""
+    return NAME in candidates and len(set(candidates)) > 1
+
+
 def with_members(params: Mapping[str, dict], scores: Mapping[str, float]) -> dict[str, dict]:
-    """``params`` (model name -> parameters) with the ensemble's members: the best of the candidates ``scores`` rates."""
-    return {**params, NAME: {**params.get(NAME, {}), "members": best_members(scores)}}
+    """``params`` (model name -> parameters) with the ensemble's members, the best of the candidates ``scores`` rates, and theirs."""
+    members = best_members(scores)
+    return {**params, NAME: {**params.get(NAME, {}), "members": members, "params": {m: params[m] for m in members if m in params}}}
 
 
 def combined(frames: Sequence[pd.DataFrame], keys: Sequence[str]) -> pd.DataFrame:
@@ -53,12 +59,12 @@ def combined(frames: Sequence[pd.DataFrame], keys: Sequence[str]) -> pd.DataFram
 
 
 class Ensemble(Model):
-    """The median forecast of ``members`` (per-series models), each fitted on the same series."""
+    """The median forecast of ``members`` (per-series models, built with ``params[member]``), each fitted on the same series."""
 
     name = NAME
     uses_regressors = True  # handed to the members that use them
 
-    def __init__(self, members: Sequence[str] = DEFAULT_MEMBERS, nonnegative: bool = True) -> None:
+    def __init__(self, members: Sequence[str] = DEFAULT_MEMBERS, params: Mapping[str, dict] | None = None, nonnegative: bool = True) -> None:
         from forecaster.models import MODELS, is_global
 
         super().__init__(nonnegative=nonnegative)
@@ -67,11 +73,15 @@ class Ensemble(Model):
         if len(members) < 2 or bad:
             raise ModelError(f"ensemble: members must be two or more per-series models of {sorted(set(MODELS) - {NAME, 'gbm'})}, got {members}")
         self.members = members
+        self.params = dict(params or {})
+        unknown = sorted(set(self.params) - set(members))
+        if unknown:
+            raise ModelError(f"ensemble: parameters for {unknown}, which are not members ({members})")
 
     def _fit(self, y: pd.Series, freq: str) -> None:
         from forecaster.models import create
 
-        self._fitted = [create(m, nonnegative=self.nonnegative).fit(y, freq, self._regressors) for m in self.members]
+        self._fitted = [create(m, **{"nonnegative": self.nonnegative, **self.params.get(m, {})}).fit(y, freq, self._regressors) for m in self.members]
 
     def _predict(self, horizon: int, levels: list[int]) -> pd.DataFrame:
         return combined([m.predict(horizon, levels, self._future_regressors) for m in self._fitted], ["ds"])
