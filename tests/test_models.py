@@ -277,6 +277,22 @@ def test_gbm_features_never_see_past_the_origin(rossmann_stores) -> None:
     np.testing.assert_array_equal(before, after)
 
 
+def test_gbm_samples_its_training_examples_before_computing_them(rossmann_stores) -> None:
+    """The sample is the one drawn from every example built, so memory follows max_rows, not the number of series."""
+    from forecaster.models.features import training_examples
+    from forecaster.models.panel import build_panel
+
+    history = rossmann_stores.groupby("unique_id").head(len(rossmann_stores) // 8 - 42)
+    future = rossmann_stores.drop(history.index).drop(columns="y")
+    panel = build_panel(history, "D", 42, future)
+    every_x, every_y = training_examples(panel, 7, 10**7)
+    assert len(every_y) > 20_000
+    chosen = np.random.default_rng(5).choice(len(every_y), size=5_000, replace=False)
+    x, y = training_examples(panel, 7, 5_000, seed=5)
+    np.testing.assert_array_equal(x, every_x[chosen])
+    np.testing.assert_array_equal(y, every_y[chosen])
+
+
 def test_gbm_features_know_the_calendar_only_one_horizon_ahead(rossmann_stores) -> None:
     """Closures and promotions past origin + horizon are not seen in training, as they are not when forecasting."""
     from forecaster.models.features import SeriesFeatures, feature_names

@@ -205,32 +205,37 @@ def training_examples(panel: Panel, stride: int, max_rows: int, seed: int = 0) -
     """Feature rows and scaled targets from past origins every ``stride`` periods before each series' end.
 
     Only open periods with an observed value are targets. When there are more than ``max_rows``
-    examples, a random sample of that size (fixed ``seed``) is kept.
+    examples, a random sample of that size (fixed ``seed``) is kept; the sample is drawn before
+    any feature is computed, so memory grows with ``max_rows``, not with the number of series.
     """
+    pairs = [_example_pairs(s, panel.freq, panel.horizon, stride) for s in panel.series]
+    counts = np.array([len(origins) for origins, _ in pairs], dtype=int)
+    total = int(counts.sum())
+    if not total:
+        return np.empty((0, len(feature_names(panel)))), np.empty(0)
+    chosen = np.random.default_rng(seed).choice(total, size=max_rows, replace=False) if total > max_rows else np.arange(total)
+    wanted = np.sort(chosen)
+    starts = np.concatenate([[0], np.cumsum(counts)])
     blocks, targets = [], []
-    steps_all = np.arange(1, panel.horizon + 1)
-    for s in panel.series:
-        features = SeriesFeatures(s, panel.freq)
-        last_origin = s.n_history - 1
-        origins = np.arange(last_origin - stride, WINDOWS[panel.freq].short - 1, -stride)
-        if not len(origins):
+    for s, (origins, steps), first, end in zip(panel.series, pairs, starts[:-1], starts[1:]):
+        mine = wanted[np.searchsorted(wanted, first) : np.searchsorted(wanted, end)] - first
+        if not len(mine):
             continue
-        o = np.repeat(origins, len(steps_all))
-        h = np.tile(steps_all, len(origins))
-        keep = (o + h < s.n_history) & np.isfinite(s.y[np.minimum(o + h, len(s.y) - 1)])
-        o, h = o[keep], h[keep]
-        if not len(o):
-            continue
-        x, scale = features.matrix(o, h, panel.horizon)
+        o, h = origins[mine], steps[mine]
+        x, scale = SeriesFeatures(s, panel.freq).matrix(o, h, panel.horizon)
         blocks.append(x)
         targets.append(s.y[o + h] / scale)
-    if not blocks:
-        return np.empty((0, len(feature_names(panel)))), np.empty(0)
-    x, y = np.vstack(blocks), np.concatenate(targets)
-    if len(y) > max_rows:
-        chosen = np.random.default_rng(seed).choice(len(y), size=max_rows, replace=False)
-        x, y = x[chosen], y[chosen]
-    return x, y
+    order = np.searchsorted(wanted, chosen)  # the rows in the sample's order, as if drawn from all examples built
+    return np.vstack(blocks)[order], np.concatenate(targets)[order]
+
+
+def _example_pairs(s: SeriesArrays, freq: str, horizon: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (origin, step) pairs of one series' training examples: origins every ``stride`` periods back, open targets."""
+    steps = np.arange(1, horizon + 1)
+    origins = np.arange(s.n_history - 1 - stride, WINDOWS[freq].short - 1, -stride)
+    o, h = np.repeat(origins, len(steps)), np.tile(steps, len(origins))
+    keep = (o + h < s.n_history) & np.isfinite(s.y[np.minimum(o + h, len(s.y) - 1)])
+    return o[keep], h[keep]
 
 
 def forecast_rows(panel: Panel) -> tuple[list[SeriesArrays], np.ndarray, np.ndarray]:
