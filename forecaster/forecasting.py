@@ -69,7 +69,12 @@ def forecast_one(y: pd.Series, freq: str, horizon: int, levels: Sequence[int], m
 
 
 def regularize(long: pd.DataFrame, freq: str) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Every series gap-free from its first to its last period: missing periods are 0 sales, open, regressors 0."""
+    """Every series gap-free from its first to its last period: missing periods are 0 sales, open, regressors 0.
+
+    A frame that already is (sorted by series and date, no gap: the engine's) is returned as it is.
+    """
+    if _already_regular(long, freq):
+        return long, {}
     frames, failures = [], {}
     offset = PANDAS_FREQ[freq]
     extra = [c for c in long.columns if c not in ("unique_id", "ds")]
@@ -145,6 +150,18 @@ def forecast_frame(
     for series_id, periods in cold.items():
         notes[series_id] = joined_note(notes.get(series_id), f"{cold_start_note(periods, freq)}, intervals widened x{COLD_START_WIDENING}")
     return ForecastResult(out, failures, notes, used, rows, used_calibrations, set(cold.index))
+
+
+def _already_regular(long: pd.DataFrame, freq: str) -> bool:
+    """Whether ``long`` is what ``regularize`` would make of it: string ids in order, each series' period starts without a gap."""
+    if long.empty or list(long.columns[:2]) != ["unique_id", "ds"] or not all(isinstance(i, str) for i in long["unique_id"].unique()):
+        return False
+    ids, ds = long["unique_id"].to_numpy(), pd.DatetimeIndex(long["ds"])
+    offset = pd.tseries.frequencies.to_offset(PANDAS_FREQ[freq])
+    same_series = ids[1:] == ids[:-1]
+    ordered = bool((ids[1:][~same_series] > ids[:-1][~same_series]).all())
+    on_period = bool((ds == ds.normalize()).all() and pd.Series(ds).map(offset.is_on_offset).all()) if freq != "D" else bool((ds == ds.normalize()).all())
+    return ordered and on_period and bool((ds[1:][same_series] == (ds[:-1] + offset)[same_series]).all())
 
 
 def cold_start_note(periods: int, freq: str) -> str | None:

@@ -173,3 +173,22 @@ def test_forecast_frame_gives_arima_the_regressors_and_their_future_values() -> 
     result = forecast_frame(history, 42, model="arima", folds=1, future=gap)
     assert f"regressor 'promo' has no value at {gap['ds'].iloc[10].date()}" in result.notes["1"]
     assert "used naive" in result.notes["1"]
+
+
+def test_regularize_fills_gaps_and_leaves_a_regular_frame_as_it_is() -> None:
+    """Two Rossmann stores: the file lacks store 2's closed days; the engine's frames are already regular."""
+    from forecaster.forecasting import regularize
+
+    raw = pd.read_csv(DATA / "rossmann" / "train.csv.gz", usecols=["Store", "Date", "Sales", "Open"], parse_dates=["Date"])
+    raw = raw[raw["Store"].isin([1, 2]) & (raw["Date"] >= "2015-06-01")].sort_values(["Store", "Date"])
+    long = pd.DataFrame({"unique_id": raw["Store"].astype(str), "ds": raw["Date"], "y": raw["Sales"].astype(float), "open": raw["Open"].astype(float)})
+    gappy = long.drop(index=long.index[(long["unique_id"] == "2") & (long["open"] == 0)])
+    filled, failures = regularize(gappy, "D")
+    assert not failures and len(filled) == len(long) and filled is not gappy
+    assert set(filled.loc[~filled["ds"].isin(gappy[gappy["unique_id"] == "2"]["ds"]) & (filled["unique_id"] == "2"), "y"]) == {0.0}
+    again, _ = regularize(filled.reset_index(drop=True), "D")
+    pd.testing.assert_frame_equal(again, filled.reset_index(drop=True))
+    regular = long.reset_index(drop=True)
+    assert regularize(regular, "D")[0] is regular  # no copy of a frame that needs nothing
+    rebuilt, _ = regularize(regular.iloc[::-1], "D")  # out of order: rebuilt in order
+    pd.testing.assert_frame_equal(rebuilt, regular[["unique_id", "ds", "y", "open"]])
