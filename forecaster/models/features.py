@@ -208,8 +208,8 @@ def training_examples(panel: Panel, stride: int, max_rows: int, seed: int = 0) -
     examples, a random sample of that size (fixed ``seed``) is kept; the sample is drawn before
     any feature is computed, so memory grows with ``max_rows``, not with the number of series.
     """
-    pairs = [_example_pairs(s, panel.freq, panel.horizon, stride) for s in panel.series]
-    counts = np.array([len(origins) for origins, _ in pairs], dtype=int)
+    # Counted now, listed again per series below: every series' pairs at once would outweigh the sample.
+    counts = np.array([len(_example_pairs(s, panel.freq, panel.horizon, stride)[0]) for s in panel.series], dtype=int)
     total = int(counts.sum())
     if not total:
         return np.empty((0, len(feature_names(panel)))), np.empty(0)
@@ -217,10 +217,11 @@ def training_examples(panel: Panel, stride: int, max_rows: int, seed: int = 0) -
     wanted = np.sort(chosen)
     starts = np.concatenate([[0], np.cumsum(counts)])
     blocks, targets = [], []
-    for s, (origins, steps), first, end in zip(panel.series, pairs, starts[:-1], starts[1:]):
+    for s, first, end in zip(panel.series, starts[:-1], starts[1:]):
         mine = wanted[np.searchsorted(wanted, first) : np.searchsorted(wanted, end)] - first
         if not len(mine):
             continue
+        origins, steps = _example_pairs(s, panel.freq, panel.horizon, stride)
         o, h = origins[mine], steps[mine]
         x, scale = SeriesFeatures(s, panel.freq).matrix(o, h, panel.horizon)
         blocks.append(x)
