@@ -86,7 +86,7 @@ def backtest(
     rows_of, errors = backtest_forecasts(y, freq, fitted, horizon, folds, levels, model_params)
     values = validate_series(y, freq)
 
-    def fold_rows(name: str) -> list[dict[str, Any]]:
+    def fold_rows(name: str, rows_of: pd.DataFrame) -> list[dict[str, Any]]:
         out = []
         for fold in range(1, folds + 1):
             origin = len(values) - (folds - fold + 1) * horizon
@@ -101,7 +101,7 @@ def backtest(
             out.append(row)
         return out
 
-    table = pd.DataFrame([row for name in fitted for row in fold_rows(name)])
+    table = pd.DataFrame([row for name in fitted for row in fold_rows(name, rows_of)])
     if combine:
         members = best_members(_mean_mase(table))
         if len(members) < 2:
@@ -109,7 +109,7 @@ def backtest(
         else:
             member_rows = [rows_of[rows_of["model"] == m] for m in members]
             rows_of = pd.concat([rows_of, combined(member_rows, ["fold", "step"]).assign(model=ENSEMBLE)], ignore_index=True)
-        table = pd.concat([table, pd.DataFrame(fold_rows(ENSEMBLE))], ignore_index=True)
+        table = pd.concat([table, pd.DataFrame(fold_rows(ENSEMBLE, rows_of))], ignore_index=True)
     return table
 
 

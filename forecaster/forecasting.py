@@ -55,7 +55,10 @@ def choose_model(y: pd.Series, freq: str, model: str, candidates: Sequence[str],
     return selection.model, selection.scores, selection.reason
 
 
-def forecast_one(y: pd.Series, freq: str, horizon: int, levels: Sequence[int], model: str, params: dict, regressors=None, future_regressors=None) -> tuple[pd.DataFrame, str | None]:
+def forecast_one(
+    y: pd.Series, freq: str, horizon: int, levels: Sequence[int], model: str, params: dict,
+    regressors: pd.DataFrame | None = None, future_regressors: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, str | None]:
     """Fit and forecast one series (seasonal naive when the model fails); returns the frame and a fallback note.
 
     ``params`` maps model names to their parameters, as for ``choose_model``; the regressors are
@@ -160,7 +163,7 @@ def _already_regular(long: pd.DataFrame, freq: str) -> bool:
     offset = pd.tseries.frequencies.to_offset(PANDAS_FREQ[freq])
     same_series = ids[1:] == ids[:-1]
     ordered = bool((ids[1:][~same_series] > ids[:-1][~same_series]).all())
-    on_period = bool((ds == ds.normalize()).all() and pd.Series(ds).map(offset.is_on_offset).all()) if freq != "D" else bool((ds == ds.normalize()).all())
+    on_period = all(day == day.normalize() and offset.is_on_offset(day) for day in ds.unique())
     return ordered and on_period and bool((ds[1:][same_series] == (ds[:-1] + offset)[same_series]).all())
 
 
@@ -251,7 +254,7 @@ def _forecast_with(name, long, future, freq, horizon, levels, rows, params, cali
             calibration = ConformalIntervals.fit(residuals, levels) if len(residuals) else None
         except ModelError as exc:
             reason = str(exc)
-    if is_global(name) and calibration is None:
+    if calibration is None and _without_own_intervals(name, params):
         frame = _forecast_with(FALLBACK_MODEL, long, future, freq, horizon, levels, rows, params)[0]
         return frame, failures, {sid: f"{name} could not be calibrated ({reason}); used {FALLBACK_MODEL}" for sid in long["unique_id"].unique()}, None
     frame, failures, notes = _point_forecasts(name, long, future, freq, horizon, levels, params)
@@ -260,6 +263,12 @@ def _forecast_with(name, long, future, freq, horizon, levels, rows, params, cali
     elif len(frame):
         notes.update({sid: joined_note(notes.get(sid), f"{name} intervals are the model's own ({reason})") for sid in frame["unique_id"].unique()})
     return frame, failures, notes, calibration
+
+
+def _without_own_intervals(name: str, params: dict) -> bool:
+    """Whether forecasts of ``name`` come without intervals: a global model's, or an ensemble's with one among its members."""
+    members = params.get(ENSEMBLE, {}).get("members", []) if name == ENSEMBLE else []
+    return is_global(name) or any(is_global(m) for m in members)
 
 
 def _point_forecasts(name, long, future, freq, horizon, levels, params) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:

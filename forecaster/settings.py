@@ -57,7 +57,7 @@ class ForecastSettings(Frozen):
 
     model: Literal["auto", "naive", "ets", "arima", "prophet", "tsb", "ensemble", "gbm"] = Field(
         "auto", description="auto: per series, the best of candidates in a backtest (tsb for intermittent series); gbm: one global model across every series; "
-        "ensemble: the median of naive, ets and arima (as a candidate: of the best three other candidates).",
+        "ensemble: the median of naive, ets and arima (as a candidate: of the best other candidates).",
     )
     candidates: list[Literal["naive", "ets", "arima", "prophet", "tsb", "ensemble"]] = ["naive", "ets"]
     horizon: int = Field(28, ge=1, description="Periods ahead each run forecasts (more than the monitor lead).")

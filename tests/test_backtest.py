@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from forecaster.cli import app
@@ -85,94 +83,6 @@ def test_auto_forecasts_intermittent_series_with_tsb_and_its_own_intervals() -> 
     assert (belgium["yhat"] > 0).all() and (belgium["yhat_lo_80"] == 0).all()
     y = long[long["unique_id"] == "Belgium"].set_index("ds")["y"]
     assert choose_model(y, "D", "auto", ("naive", "ets"), 28, 3, {})[0] == "tsb"  # the engine's per-series selection
-
-
-def _store(number: int) -> pd.Series:
-    raw = pd.read_csv(DATA / "rossmann" / "train.csv.gz", usecols=["Store", "Date", "Sales"], parse_dates=["Date"])
-    return raw[raw["Store"] == number].set_index("Date")["Sales"].sort_index().astype(float).rename_axis("ds")
-
-
-def test_auto_selects_an_ensemble_of_the_best_candidates_without_fitting_it() -> None:
-    """Rossmann store 4: the median of ARIMA, ETS and seasonal naive beats each of them over three folds."""
-    from forecaster.evaluation import backtest, backtest_forecasts, select_model
-
-    y = _store(4)
-    selection = select_model(y, "D", ["naive", "ets", "arima", "ensemble"], 28, 3)
-    assert selection.model == "ensemble"
-    assert selection.scores["ensemble"] < min(selection.scores[m] for m in ("naive", "ets", "arima"))
-    assert "ensemble of arima, ets, naive" in selection.reason
-    # Its backtest is the median of its members' backtests.
-    rows, _ = backtest_forecasts(y, "D", ["naive", "ets", "arima"], 28, 3)
-    median = rows.groupby(["fold", "step"])["yhat"].median()
-    table = backtest(y, "D", ["naive", "ets", "arima", "ensemble"], 28, 3)
-    first = rows[rows["fold"] == 1]
-    from forecaster.metrics import mase
-
-    expected = mase(first.groupby("step")["y"].first(), median.loc[1], y.iloc[: len(y) - 3 * 28].to_numpy(), 7)
-    assert table.set_index(["model", "fold"]).loc[("ensemble", 1), "mase"] == pytest.approx(expected)
-
-
-def test_a_much_worse_candidate_is_no_member_of_the_ensemble() -> None:
-    """Store 1: seasonal naive's MASE is 1.5 times ETS's; the median of the two would only blur ETS."""
-    from forecaster.evaluation import select_model
-    from forecaster.models.ensemble import MEMBER_TOLERANCE
-
-    selection = select_model(_store(1), "D", ["naive", "ets", "ensemble"], 28, 3)
-    assert selection.scores["naive"] > MEMBER_TOLERANCE * selection.scores["ets"]
-    assert np.isnan(selection.scores["ensemble"]) and selection.model == "ets"
-
-
-def test_forecast_frame_combines_a_global_and_per_series_members_with_conformal_intervals() -> None:
-    """Online Retail, UK and all countries: gbm, ETS and seasonal naive score close, so their median is a candidate."""
-    from forecaster.forecasting import forecast_frame
-    from forecaster.models.ensemble import combined
-
-    lines = pd.read_parquet(DATA / "online_retail" / "online_retail_2010_2011.parquet")
-    revenue = (lines["Quantity"] * lines["UnitPrice"]).clip(lower=0)
-    days = pd.date_range("2010-12-01", "2011-11-30", name="ds")
-    uk = revenue[lines["Country"] == "United Kingdom"].groupby(lines["InvoiceDate"].dt.normalize()).sum()
-    total = revenue.groupby(lines["InvoiceDate"].dt.normalize()).sum()
-    long = pd.concat([s.reindex(days, fill_value=0.0).rename("y").reset_index().assign(unique_id=name) for name, s in (("UK", uk), ("all", total))])
-
-    result = forecast_frame(long, 28, candidates=("gbm", "ets", "naive", "ensemble"), folds=2)
-    rows = result.backtest
-    members = [m for m in ("gbm", "ets", "naive") if m in set(rows["model"])]
-    ensemble = rows[rows["model"] == "ensemble"].sort_values(["unique_id", "fold", "step"])
-    expected = combined([rows[rows["model"] == m] for m in members], ["unique_id", "fold", "step"]).sort_values(["unique_id", "fold", "step"])
-    assert len(ensemble) == 2 * 2 * 28
-    assert np.allclose(ensemble["yhat"], expected["yhat"])
-    assert set(result.choices.values()) == {"ensemble"}  # measured: the best over both series
-    assert "ensemble" in result.calibrations  # conformal, from its own backtest errors
-    forecasts = result.forecasts
-    assert (forecasts["model"] == "ensemble").all() and len(forecasts) == 2 * 28
-    assert (forecasts["yhat_lo_95"] <= forecasts["yhat_lo_80"]).all() and (forecasts["yhat_lo_80"] <= forecasts["yhat"]).all()
-    assert (forecasts["yhat"] <= forecasts["yhat_hi_80"]).all() and (forecasts["yhat_lo_95"] >= 0).all()
-
-
-def test_forecast_frame_gives_arima_the_regressors_and_their_future_values() -> None:
-    """Rossmann store 1, its last six weeks held out: ARIMA with promo and holiday flags, and when a future value is missing."""
-    from forecaster.forecasting import forecast_frame
-
-    raw = pd.read_csv(DATA / "rossmann" / "train.csv.gz", dtype={"StateHoliday": str}, parse_dates=["Date"])
-    store = raw[(raw["Store"] == 1) & (raw["Date"] >= "2014-03-01")].sort_values("Date")
-    long = pd.DataFrame({
-        "unique_id": "1", "ds": store["Date"], "y": store["Sales"].astype(float), "promo": store["Promo"].astype(float),
-        "school_holiday": store["SchoolHoliday"].astype(float), "open": store["Open"].astype(float),
-    })
-    history, later = long.iloc[:-42], long.iloc[-42:]
-    errors = {}
-    for columns in (["unique_id", "ds", "y", "open"], list(long.columns)):
-        result = forecast_frame(history[columns], 42, model="arima", folds=1, future=later[columns].drop(columns="y"))
-        forecast = result.forecasts.set_index("ds")["yhat"]
-        opened = later.set_index("ds")["open"] == 1
-        errors[len(columns)] = (forecast - later.set_index("ds")["y"]).abs()[opened].mean()
-    assert errors[6] < 0.75 * errors[4]  # measured: MAE 672 -> 406
-
-    gap = later.drop(columns="y").copy()
-    gap.loc[gap.index[10], "promo"] = float("nan")
-    result = forecast_frame(history, 42, model="arima", folds=1, future=gap)
-    assert f"regressor 'promo' has no value at {gap['ds'].iloc[10].date()}" in result.notes["1"]
-    assert "used naive" in result.notes["1"]
 
 
 def test_regularize_fills_gaps_and_leaves_a_regular_frame_as_it_is() -> None:

@@ -3,7 +3,6 @@
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from alerts.notifiers.memory import MemoryNotifier
@@ -174,27 +173,3 @@ def test_a_scheduled_run_flags_a_new_series_as_cold_start():
     new = run(y.iloc[-60:])
     assert new.note == "cold start: 60 periods of history (fewer than 182)"
     assert run(y.iloc[-400:]).note is None
-
-
-def test_a_stored_ensemble_choice_is_refit_with_the_members_it_was_chosen_with(tmp_path):
-    """Rossmann store 262: auto picks the median of ETS and seasonal naive; the next run refits exactly those two."""
-    from real_series import DailyEngine, rossmann_long
-
-    long = rossmann_long([262], since="2014-01-01")
-    day = dt.datetime(2015, 6, 1, 22, tzinfo=dt.timezone.utc)
-    forecasts = {}
-    for model in ("auto", "naive", "ets"):
-        engine = DailyEngine(long, tmp_path / model, forecast={"model": model, "candidates": ["naive", "ets", "ensemble"], "horizon": 14})
-        engine.run(day)
-        if model == "auto":
-            choice = engine.store.forecasts.choices()["store 262"]
-            assert choice.model == "ensemble" and "ensemble of ets, naive" in choice.reason  # measured: 0.948 vs 0.952 and 0.977
-            engine.run(day + dt.timedelta(days=1))  # the stored choice, not a new selection
-            assert engine.store.forecasts.choices()["store 262"].selected_for == choice.selected_for
-        else:
-            engine.run(day + dt.timedelta(days=1))
-        vintages = engine.store.forecasts.issued_before(["store 262"], dt.date(2015, 6, 3), dt.date(2015, 6, 15))
-        forecasts[model] = vintages[vintages["issued_at"] == vintages["issued_at"].max()].set_index("ds")["yhat"]
-        engine.close()
-    assert len(forecasts["auto"]) == 13
-    assert np.allclose(forecasts["auto"], (forecasts["naive"] + forecasts["ets"]) / 2)

@@ -1,4 +1,4 @@
-"""Known-future regressors on real Rossmann stores: the --future file, closed days, public holidays."""
+"""Known-future regressors on real Rossmann stores: the --future file, closed days, public holidays, ARIMAX and Prophet."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import pytest
 from typer.testing import CliRunner
 
 from forecaster.cli import app
-from forecaster.errors import InputError
+from forecaster.errors import InputError, ModelError
 from forecaster.forecasting import forecast_frame
+from forecaster.models import create
 from forecaster.regressors import add_holidays, load_inputs, read_known_future
 from tests.conftest import DATA
 
 HORIZON = 14
+LEVELS = (80, 95)
 CUT = "2015-07-18"
 
 
@@ -120,3 +122,71 @@ def test_the_engines_known_future_file_is_checked_column_by_column(tmp_path) -> 
     path.write_text("store,day,promo\na,2015-07-01,1\na,someday,0\n")
     with pytest.raises(InputError, match=r"calendar.csv: column 'day' has values that are not dates: line 3 \('someday'\)"):
         read_known_future(path, "store", "day", None, None, "D")
+
+
+@pytest.fixture(scope="module")
+def store_1_with_regressors() -> tuple[pd.Series, pd.DataFrame]:
+    """Rossmann store 1: open-day sales (closed days interpolated) and promo, school and state holiday flags."""
+    raw = pd.read_csv(DATA / "rossmann" / "train.csv.gz", dtype={"StateHoliday": str}, parse_dates=["Date"])
+    store = raw[raw["Store"] == 1].set_index("Date").sort_index().rename_axis("ds")
+    y = store["Sales"].where(store["Open"] == 1).interpolate(limit_direction="both").astype(float)
+    x = pd.DataFrame({"promo": store["Promo"], "school_holiday": store["SchoolHoliday"], "state_holiday": (store["StateHoliday"] != "0")}).astype(float)
+    return y, x
+
+
+@pytest.mark.parametrize("model", ["arima", "prophet"])
+def test_regressors_teach_arima_and_prophet_the_promotions(store_1_with_regressors, model: str) -> None:
+    """Measured on the last 42 days (open days): ARIMA MAE 641 -> 340 with the flags, Prophet 670 -> 323."""
+    y, x = store_1_with_regressors
+    open_days = y.index[-42:].dayofweek != 6
+    errors = {}
+    for with_regressors in (False, True):
+        fitted = create(model).fit(y.iloc[:-42], "D", x.iloc[:-42] if with_regressors else None)
+        frame = fitted.predict(42, LEVELS, x.iloc[-42:] if with_regressors else None)
+        errors[with_regressors] = np.abs(frame["yhat"].to_numpy() - y.iloc[-42:].to_numpy())[open_days].mean()
+    assert errors[True] < 0.7 * errors[False]
+
+
+def test_bad_regressors_are_refused_with_what_and_where(store_1_with_regressors) -> None:
+    y, x = store_1_with_regressors
+    train, ahead = y.iloc[:-42], x.iloc[-42:]
+    with pytest.raises(ModelError, match="10 rows of regressors over the history, expected"):
+        create("arima").fit(train, "D", x.iloc[:10])
+    fitted = create("arima").fit(train, "D", x.iloc[:-42])
+    with pytest.raises(ModelError, match="it needs their values over the horizon"):
+        fitted.predict(42)
+    with pytest.raises(ModelError, match=r"no values over the horizon for regressors \['promo'\]"):
+        fitted.predict(42, regressors=ahead.drop(columns="promo"))
+    gap = ahead.copy()
+    gap.iloc[5, 0] = np.nan
+    with pytest.raises(ModelError, match=f"regressor 'promo' has no value at {ahead.index[5].date()}"):
+        fitted.predict(42, regressors=gap)
+    # Models without regressors ignore them; a flag constant over the history is dropped.
+    naive = create("naive").fit(train, "D", x.iloc[:-42]).predict(42)
+    assert np.allclose(naive["yhat"], create("naive").fit(train, "D").predict(42)["yhat"])
+    constant = x.iloc[:-42].assign(state_holiday=0.0)
+    assert len(create("arima").fit(train, "D", constant).predict(42, regressors=ahead.drop(columns="state_holiday"))) == 42
+
+
+def test_forecast_frame_gives_arima_the_regressors_and_their_future_values() -> None:
+    """Rossmann store 1, its last six weeks held out: ARIMA with promo and holiday flags, and when a future value is missing."""
+    raw = pd.read_csv(DATA / "rossmann" / "train.csv.gz", dtype={"StateHoliday": str}, parse_dates=["Date"])
+    store = raw[(raw["Store"] == 1) & (raw["Date"] >= "2014-03-01")].sort_values("Date")
+    long = pd.DataFrame({
+        "unique_id": "1", "ds": store["Date"], "y": store["Sales"].astype(float), "promo": store["Promo"].astype(float),
+        "school_holiday": store["SchoolHoliday"].astype(float), "open": store["Open"].astype(float),
+    })
+    history, later = long.iloc[:-42], long.iloc[-42:]
+    errors = {}
+    for columns in (["unique_id", "ds", "y", "open"], list(long.columns)):
+        result = forecast_frame(history[columns], 42, model="arima", folds=1, future=later[columns].drop(columns="y"))
+        forecast = result.forecasts.set_index("ds")["yhat"]
+        opened = later.set_index("ds")["open"] == 1
+        errors[len(columns)] = (forecast - later.set_index("ds")["y"]).abs()[opened].mean()
+    assert errors[6] < 0.75 * errors[4]  # measured: MAE 672 -> 406
+
+    gap = later.drop(columns="y").copy()
+    gap.loc[gap.index[10], "promo"] = float("nan")
+    result = forecast_frame(history, 42, model="arima", folds=1, future=gap)
+    assert f"regressor 'promo' has no value at {gap['ds'].iloc[10].date()}" in result.notes["1"]
+    assert "used naive" in result.notes["1"]

@@ -69,9 +69,9 @@ class Ensemble(Model):
 
         super().__init__(nonnegative=nonnegative)
         members = list(dict.fromkeys(members))
-        bad = [m for m in members if m not in MODELS or m == NAME or is_global(m)]
-        if len(members) < 2 or bad:
-            raise ModelError(f"ensemble: members must be two or more per-series models of {sorted(set(MODELS) - {NAME, 'gbm'})}, got {members}")
+        allowed = sorted(m for m in MODELS if m != NAME and not is_global(m))
+        if len(members) < 2 or not set(members) <= set(allowed):
+            raise ModelError(f"ensemble: members must be two or more per-series models of {allowed}, got {members}")
         self.members = members
         self.params = dict(params or {})
         unknown = sorted(set(self.params) - set(members))
