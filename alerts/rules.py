@@ -121,11 +121,16 @@ class BandRule(RuleBase):
     """Fires when the actual is outside the forecast's interval in ``n`` of the last ``m`` periods.
 
     Use it for "sales have been low for several days": one bad day is noise, three of five is a
-    pattern. The evidence is the sum over the last ``m`` judged periods.
+    pattern. The evidence is the sum over the last ``m`` judged periods; a breach counts only when
+    it is at least ``min_rel_delta`` (12% by default) short.
     """
 
     kind: Literal["band"]
     name: str = "band"
+    min_rel_delta: float = Field(
+        0.12, ge=0, lt=1,
+        description="Ignore gaps smaller than this fraction of expected: on daily store sales a day less than 12% short is everyday noise.",
+    )
     level: Literal[80, 95] = 80
     n: int = Field(3, ge=1)
     m: int = Field(5, ge=1)

@@ -30,6 +30,14 @@ def test_band_fires_on_n_of_m_breaches_only():
     assert not rule.evaluate(days([80, 100, 80, 100, 100])).firing
 
 
+def test_band_by_default_ignores_days_less_than_12_percent_short_even_outside_a_narrow_band():
+    """A well-calibrated band can be narrower than everyday noise: 10% short is not a slowdown, 20% is."""
+    rule = BandRule(kind="band")
+    assert not rule.evaluate(days([90, 89, 90, 90, 89], half_width=6)).firing
+    assert rule.evaluate(days([100, 80, 81, 80, 80], half_width=6)).firing
+    assert BandRule(kind="band", min_rel_delta=0.05).evaluate(days([90, 89, 90, 90, 89], half_width=6)).firing
+
+
 def test_band_waits_for_enough_periods():
     assert BandRule(kind="band", n=3, m=5).evaluate(days([50, 50])) is None
 
@@ -98,7 +106,7 @@ def _observe(tracker, rule, history, period_index):
 
 
 def test_incident_opens_once_stays_quiet_and_resolves():
-    rule = BandRule(kind="band", n=2, m=3)
+    rule = BandRule(kind="band", n=2, m=3, min_rel_delta=0.05)
     history = days([70, 70, 70, 70, 100, 100, 100, 100])
     tracker = _tracker(resolve_after=2, escalate_margin=0.2)
     events = [_observe(tracker, rule, history, i) for i in range(len(history))]
