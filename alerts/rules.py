@@ -179,8 +179,10 @@ class PacingRule(RuleBase):
 
     Use it to hear during the week (or month, quarter) that it is going to end short, before it
     has ended: it judges only complete periods of the series inside the current pacing period,
-    never a partial day as if it were whole. An open incident counts a period as recovered only
-    once the gap to date is below ``min_rel_delta`` (hysteresis), not merely below ``min_shortfall``.
+    never a partial day as if it were whole. A gap within the period-to-date interval (the days'
+    80% intervals combined) is the forecast's everyday error on a noisy series, not a pace: it
+    does not fire. An open incident counts a period as recovered only once the gap to date is
+    below ``min_rel_delta`` (hysteresis), not merely below ``min_shortfall``.
     """
 
     _THRESHOLDS: ClassVar[tuple[str, ...]] = ("min_shortfall",)
@@ -209,7 +211,8 @@ class PacingRule(RuleBase):
             return None
         evidence = aggregate(to_date)
         ratio = self._ratio(evidence)
-        firing = ratio >= self.min_shortfall and self._material(evidence)
+        within_band = 80 in evidence.bounds and not self._beyond(evidence, 80)
+        firing = ratio >= self.min_shortfall and self._material(evidence) and not within_band
         elapsed = (evidence.period_end - start).days + 1
         projected = self._gap(evidence) * period_days(start, self.period) / elapsed
         return self._finding(firing, not self._material(evidence), evidence, 80, len(to_date), pacing=self.period, projected_shortfall=projected)

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from alerts.calendar import Calendar
+from alerts.calibration import calibrated
 from alerts.deviation import Deviation, aggregate
 from alerts.incidents import IncidentPolicy, IncidentTracker, MemoryIncidentStore
 from alerts.rules import BandRule, CusumRule, PacingRule, period_start
@@ -64,6 +65,37 @@ def test_pacing_judges_week_to_date_from_the_minimum_elapsed_days():
     finding = rule.evaluate(days([70, 80, 90]))
     assert finding.firing and finding.evidence.actual == 240 and finding.evidence.expected == 300
     assert finding.pacing == "week" and finding.rule == "pacing_week"
+
+
+def test_pacing_does_not_fire_within_the_period_to_date_interval():
+    """20% short over three days, but the days' combined 80% interval reaches lower: noise, not a pace."""
+    rule = PacingRule(kind="pacing", min_shortfall=0.15)
+    assert not rule.evaluate(days([80, 80, 80], half_width=40)).firing
+    assert rule.evaluate(days([80, 80, 80], half_width=10)).firing
+
+
+def test_pacing_on_noisy_real_revenue_fires_on_a_drop_not_on_everyday_gaps(online_retail_orders):
+    """Online Retail's daily revenue against the same weekday's 4-week mean, bands from its own errors."""
+    when = pd.to_datetime(online_retail_orders["ordered_at"]).dt.normalize()
+    revenue = online_retail_orders.groupby(when)["amount"].sum().asfreq("D", fill_value=0.0)
+    expected = pd.concat([revenue.shift(7 * k) for k in range(1, 5)], axis=1).mean(axis=1)
+
+    def deviations(actual):
+        return calibrated([
+            Deviation("online retail", d.date(), d.date(), float(a), float(e), {80: (e, e)})
+            for d, a, e in zip(actual.index, actual, expected) if e > 0 and a > 0  # the shop sells on no Saturday
+        ], 70)
+
+    rule = PacingRule(kind="pacing", min_shortfall=0.15)
+    plain = deviations(revenue)
+    findings = [f for i in range(100, len(plain)) if (f := rule.evaluate(plain[: i + 1])) is not None]
+    short = [f for f in findings if f.score >= 0.15]
+    assert len(short) >= 10 and sum(f.firing for f in findings) <= len(short) / 2
+    dropped = revenue.where(revenue.index < "2011-09-05", revenue * 0.5)  # a Monday
+    history = deviations(dropped)
+    found = [(d.period_start, rule.evaluate(history[: i + 1])) for i, d in enumerate(history) if d.period_start >= dt.date(2011, 9, 5)]
+    firing = [day for day, f in found if f is not None and f.firing]
+    assert firing and firing[0] <= dt.date(2011, 9, 9)
 
 
 def test_pacing_needs_a_forecast_from_the_start_of_the_period():
