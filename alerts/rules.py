@@ -180,8 +180,8 @@ class PacingRule(RuleBase):
     Use it to hear during the week (or month, quarter) that it is going to end short, before it
     has ended: it judges only complete periods of the series inside the current pacing period,
     never a partial day as if it were whole. A gap within the period-to-date interval (the days'
-    80% intervals combined) is the forecast's everyday error on a noisy series, not a pace: it
-    does not fire. An open incident counts a period as recovered only once the gap to date is
+    ``level`` % intervals combined) is the forecast's everyday error on a noisy series, not a
+    pace: it does not fire. An open incident counts a period as recovered only once the gap to date is
     below ``min_rel_delta`` (hysteresis), not merely below ``min_shortfall``.
     """
 
@@ -192,6 +192,7 @@ class PacingRule(RuleBase):
     period: Literal["week", "month", "quarter"] = "week"
     min_shortfall: float = Field(0.15, gt=0, lt=1)
     min_elapsed: int = Field(3, ge=1, description="Judged series periods into the pacing period before judging.")
+    level: Literal[80, 95] = Field(95, description="Fire only when the total to date lies outside the days' intervals of this level combined.")
 
     @property
     def rule_name(self) -> str:
@@ -211,7 +212,7 @@ class PacingRule(RuleBase):
             return None
         evidence = aggregate(to_date)
         ratio = self._ratio(evidence)
-        within_band = 80 in evidence.bounds and not self._beyond(evidence, 80)
+        within_band = self.level in evidence.bounds and not self._beyond(evidence, self.level)
         firing = ratio >= self.min_shortfall and self._material(evidence) and not within_band
         elapsed = (evidence.period_end - start).days + 1
         projected = self._gap(evidence) * period_days(start, self.period) / elapsed

@@ -42,7 +42,7 @@ def test_every_day_is_judged_against_a_fit_issued_at_least_a_week_before(stores)
 
 def test_a_30_percent_drop_is_found_within_two_weeks_on_real_stores(stores):
     monitor = MonitorSettings()
-    detectors = [PolicyDetector("salescast", "ets", monitor.rules, monitor.incidents), SameWeekdayDetector()]
+    detectors = [PolicyDetector("salescast", "ets", monitor.rules, monitor.incidents, monitor.calibration_days), SameWeekdayDetector()]
     for series in stores:
         drop = Drop(0.3, drop_start(series, seed=0))
         traces = run_group(ModelFit("ets"), detectors, series, [drop])

@@ -68,10 +68,11 @@ def test_pacing_judges_week_to_date_from_the_minimum_elapsed_days():
 
 
 def test_pacing_does_not_fire_within_the_period_to_date_interval():
-    """20% short over three days, but the days' combined 80% interval reaches lower: noise, not a pace."""
+    """20% short over three days, but the days' combined 95% interval reaches lower: noise, not a pace."""
     rule = PacingRule(kind="pacing", min_shortfall=0.15)
-    assert not rule.evaluate(days([80, 80, 80], half_width=40)).firing
+    assert not rule.evaluate(days([80, 80, 80], half_width=20)).firing  # 95%: +-40 a day, +-69 over three
     assert rule.evaluate(days([80, 80, 80], half_width=10)).firing
+    assert PacingRule(kind="pacing", level=80).evaluate(days([80, 80, 80], half_width=20)).firing
 
 
 def test_pacing_on_noisy_real_revenue_fires_on_a_drop_not_on_everyday_gaps(online_retail_orders):
@@ -82,7 +83,7 @@ def test_pacing_on_noisy_real_revenue_fires_on_a_drop_not_on_everyday_gaps(onlin
 
     def deviations(actual):
         return calibrated([
-            Deviation("online retail", d.date(), d.date(), float(a), float(e), {80: (e, e)})
+            Deviation("online retail", d.date(), d.date(), float(a), float(e), {80: (e, e), 95: (e, e)})
             for d, a, e in zip(actual.index, actual, expected) if e > 0 and a > 0  # the shop sells on no Saturday
         ], 70)
 
