@@ -101,7 +101,10 @@ def test_a_holiday_week_is_judged_against_a_smaller_expectation():
 
 
 def replay_may(calendar: dict) -> pd.DataFrame:
-    settings = parse({"timezone": BERLIN, "series": {"min_history": 56}, "forecast": {"model": "naive"}, "monitor": {"calendar": calendar}}, "test config")
+    """Store 1 in May 2015 against seasonal naive. Pacing at 80%: the week of Ascension Day (without promotions,
+    after a week with them) alerts by its Wednesday, so the alert's evidence does not span the holiday."""
+    rules = [{"kind": "band"}, {"kind": "pacing", "level": 80}]
+    settings = parse({"timezone": BERLIN, "series": {"min_history": 56}, "forecast": {"model": "naive"}, "monitor": {"calendar": calendar, "rules": rules}}, "test config")
     return replay_series(rossmann_long([1]), settings, dt.date(2015, 5, 4), dt.date(2015, 6, 1))
 
 
@@ -112,9 +115,10 @@ def judged_days(alerts: pd.DataFrame) -> set[dt.date]:
 
 
 def test_rossmann_store_1_does_not_alert_on_german_holidays_with_the_calendar():
-    """May 2015: Ascension Day and Whit Monday, store 1 closed. Without the calendar both read as a slowdown."""
+    """May 2015: Ascension Day and Whit Monday, store 1 closed. Without the calendar Ascension Day reads as a
+    slowdown (the week Whit Monday starts stays within the band of a record that has Easter's closed days in it)."""
     without = replay_may({})
-    assert {ASCENSION, WHIT_MONDAY} <= judged_days(without), without
+    assert ASCENSION in judged_days(without), without
     with_calendar = replay_may({"country": "DE"})
     assert not {ASCENSION, WHIT_MONDAY} & judged_days(with_calendar), with_calendar
     assert len(with_calendar) < len(without)
