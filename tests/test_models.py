@@ -239,6 +239,19 @@ def rossmann_stores() -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
+def test_a_panel_is_the_same_whatever_the_order_of_the_long_frames_rows(rossmann_stores) -> None:
+    from forecaster.models.panel import build_panel
+
+    history = rossmann_stores[rossmann_stores["ds"] < "2015-06-20"]
+    later = rossmann_stores[rossmann_stores["ds"] >= "2015-06-20"].drop(columns="y")
+    ordered = build_panel(history, "D", 42, later).series
+    shuffled = build_panel(history.sample(frac=1.0, random_state=0), "D", 42, later).series
+    assert [s.unique_id for s in shuffled] == [str(k) for k in range(1, 9)] == [s.unique_id for s in ordered]
+    for a, b in zip(ordered, shuffled):
+        assert a.dates.equals(b.dates) and a.n_history == b.n_history
+        assert np.array_equal(a.y, b.y, equal_nan=True) and np.array_equal(a.regressors, b.regressors)
+
+
 def test_gbm_beats_seasonal_naive_on_rossmann_holdout(rossmann_stores) -> None:
     from forecaster.metrics import rmspe
     from forecaster.models.panel import build_panel

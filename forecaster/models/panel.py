@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +56,7 @@ def build_panel(long: pd.DataFrame, freq: str, horizon: int, future: pd.DataFram
     offset = pd.tseries.frequencies.to_offset(PANDAS_FREQ[freq])
     future_groups = dict(tuple(future.groupby("unique_id", sort=False))) if future is not None else {}
     out = []
-    for series_id, points in long.groupby("unique_id", sort=True):
+    for series_id, points in _by_series(long):
         points = points.sort_values("ds")
         dates = pd.date_range(points["ds"].iloc[0], periods=len(points) + horizon, freq=offset)
         if not dates[: len(points)].equals(pd.DatetimeIndex(points["ds"])):
@@ -68,6 +69,18 @@ def build_panel(long: pd.DataFrame, freq: str, horizon: int, future: pd.DataFram
         y = np.concatenate([without_spikes(history, freq, state), np.full(horizon, np.nan)])
         out.append(SeriesArrays(str(series_id), dates, y, is_open, regressors, len(points)))
     return Panel(freq, horizon, names, out)
+
+
+def _by_series(long: pd.DataFrame) -> Iterator[tuple[object, pd.DataFrame]]:
+    """Each series' rows, in id order, as slices of ``long``: a groupby would first copy the whole frame sorted."""
+    if long.empty:
+        return
+    if not long["unique_id"].is_monotonic_increasing:
+        long = long.sort_values("unique_id", kind="stable")
+    ids = long["unique_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    for start, end in zip(starts, np.r_[starts[1:], len(ids)]):
+        yield ids[start], long.iloc[start:end]
 
 
 def _open_flags(frame: pd.DataFrame) -> np.ndarray:
