@@ -181,8 +181,8 @@ class PacingRule(RuleBase):
     has ended: it judges only complete periods of the series inside the current pacing period,
     never a partial day as if it were whole. A gap within the period-to-date interval (the days'
     ``level`` % intervals combined) is the forecast's everyday error on a noisy series, not a
-    pace: it does not fire. An open incident counts a period as recovered only once the gap to date is
-    below ``min_rel_delta`` (hysteresis), not merely below ``min_shortfall``.
+    pace: it does not fire. An open incident counts a period as recovered only once the gap to
+    date is below ``min_rel_delta`` (hysteresis), not merely below ``min_shortfall``.
     """
 
     _THRESHOLDS: ClassVar[tuple[str, ...]] = ("min_shortfall",)
