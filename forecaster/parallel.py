@@ -2,8 +2,10 @@
 
 Every backend runs the same module-level function on the same inputs, so results are the same
 whichever runs them. A task that raises is reported as that item's error, never fatal to the
-others. Batches come back as they finish and at most ``2 x workers`` are in flight, so the caller
-stores results batch by batch and memory stays bounded however many series there are.
+others. Batches come back as they finish, so the caller stores results batch by batch, and at
+most a read block of series (``SERIES_PER_READ``, at least 2 batches per worker) is in flight:
+enough to keep the workers busy while the caller reads the next block, and memory stays bounded
+however many series there are.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from forecaster.batches import batches
+from forecaster.batches import SERIES_PER_READ, batches
 from forecaster.errors import ConfigError, ForecasterError
 from forecaster.settings import ParallelSettings
 
@@ -106,11 +108,20 @@ def map_batches(fn: Callable[[Any], Any], items: Iterable[tuple[str, Any]], sett
         with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_each, mp_context=_worker_context(fn)) as pool:
             for _ in range(workers):  # one task each starts every worker now, while the first items are read
                 pool.submit(int)
-            yield from _bounded(lambda batch: pool.submit(run_batch, fn, batch), chunks, 2 * workers, _wait_futures)
+            yield from _bounded(lambda batch: pool.submit(run_batch, fn, batch), chunks, _in_flight(workers, settings), _wait_futures)
     else:
         with _dask_client(settings) as client:
             workers = max(1, len(client.scheduler_info()["workers"]))
-            yield from _bounded(lambda batch: client.submit(run_batch, fn, batch, pure=False), chunks, 2 * workers, _wait_dask)
+            yield from _bounded(lambda batch: client.submit(run_batch, fn, batch, pure=False), chunks, _in_flight(workers, settings), _wait_dask)
+
+
+def _in_flight(workers: int, settings: ParallelSettings) -> int:
+    """Batches to keep submitted: a read block's worth, so the workers do not wait while the caller reads.
+
+    With two per worker, workers on 2 cores waited while the engine read 500 histories; that
+    read takes longer than 50 series' naive forecasts (benchmarks/README.md, "Speed").
+    """
+    return max(2 * workers, -(-SERIES_PER_READ // settings.batch_size))
 
 
 def _bounded(submit, chunks, limit: int, wait_some) -> Iterator[list[Outcome]]:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from alerts.calendar import Calendar
+from forecaster.batches import SERIES_PER_READ
 from forecaster.errors import ConfigError
 from forecaster.parallel import QUIET_WORKERS, map_batches
 from forecaster.series_job import SeriesJob, run_series_job
@@ -115,6 +116,22 @@ def test_the_engine_issues_the_same_forecasts_and_alerts_on_every_backend(tmp_pa
         pd.testing.assert_frame_equal(other_vintages, vintages, obj=name)
         assert other_alerts == alerts, name
         assert other_counts == counts, name
+
+
+def test_workers_have_a_read_block_of_series_in_flight_and_no_more():
+    """While the engine reads the next block of histories the workers have work; more is not taken."""
+    taken = []
+
+    def items():
+        for i in range(3 * SERIES_PER_READ):
+            taken.append(i)
+            yield str(i), -i
+
+    outcomes = map_batches(abs, items(), ParallelSettings(backend="processes", workers=2, batch_size=10))
+    first = next(outcomes)
+    assert len(taken) == SERIES_PER_READ, "submitted before the first batch is waited for"
+    values = [o.value for batch in [first, *outcomes] for o in batch]
+    assert sorted(values) == list(range(3 * SERIES_PER_READ))
 
 
 def test_the_local_dask_cluster_runs_quiet_workers():
