@@ -13,9 +13,10 @@ import pandas as pd
 from forecaster.batches import SERIES_PER_READ, batches
 from forecaster.crash_points import crash_point
 from forecaster.data.kpi_series import is_kpi
-from forecaster.data.series import period_span, periods_between, regular_each
+from forecaster.data.series import period_span, periods_between
 from forecaster.errors import ForecasterError, ModelError
 from forecaster.global_forecast import MODEL as GLOBAL_MODEL, GlobalJob, forecast_global
+from forecaster.histories import HistoryBlock, HistoryWindow, read_histories, run_history_block, worker_url
 from forecaster.intervals import ConformalIntervals
 from forecaster.models.ensemble import NAME as ENSEMBLE, with_members
 from forecaster.parallel import Outcome, map_batches
@@ -45,10 +46,11 @@ class ForecastStep:
         """Issue a vintage for every watched series that has none at ``as_of``.
 
         Per-series models run on ``parallel.backend``: histories are read a few hundred series at
-        a time and results stored batch by batch, so memory stays bounded however many series
-        there are. The global model (``model: gbm``) is fitted once across the orders series, in
-        this process, its trees on ``parallel.workers`` threads (default: every core); KPI series,
-        which its known-future inputs do not describe, get ``auto`` then.
+        a time (by the workers themselves on this machine's worker processes) and results stored
+        batch by batch, so memory stays bounded however many series there are. The global model
+        (``model: gbm``) is fitted once across the orders series, in this process, its trees on
+        ``parallel.workers`` threads (default: every core); KPI series, which its known-future
+        inputs do not describe, get ``auto`` then.
         """
         issued = self.store.forecasts.issued(as_of)
         pending = [s for s in series if s not in issued]
@@ -57,7 +59,7 @@ class ForecastStep:
         alone = [s for s in pending if not (global_model and not is_kpi(s))]
         outcomes = itertools.chain(
             self._global_outcomes(dict(self._histories(together, end, summary)), end, summary) if together else (),
-            map_batches(run_series_job, self._jobs(self._histories(alone, end, summary), self._choices(), end), self.settings.parallel) if alone else (),
+            self._series_outcomes(alone, end, summary) if alone else (),
         )
         handled = 0
         for batch in outcomes:
@@ -66,21 +68,42 @@ class ForecastStep:
             if self.progress is not None:
                 self.progress(handled + len(summary.waiting), len(pending))
 
-    def _histories(self, pending: list[str], end: pd.Timestamp, summary: RunSummary) -> Iterator[tuple[str, pd.Series]]:
-        """Each series' regular history up to ``end``, read a block at a time; those too short are noted as waiting."""
+    def _window(self, end: pd.Timestamp) -> HistoryWindow:
         cfg = self.settings.forecast
         first = (end - period_span(cfg.history, self.freq)).date()
-        for chunk in batches(pending, SERIES_PER_READ):
-            histories = regular_each(self.store.orders.points(end=end.date(), series=chunk, start=first), self.freq, end)
-            for series_id in chunk:
-                y = histories.pop(series_id, pd.Series(dtype=float)).iloc[-cfg.history :]
-                if len(y) < self.settings.series.min_history:
-                    summary.waiting.append(series_id)
-                else:
-                    yield series_id, y
+        return HistoryWindow(self.freq, first, end, cfg.history, self.settings.series.min_history)
 
-    def _jobs(self, histories: Iterable[tuple[str, pd.Series]], choices: Mapping[str, ModelChoice], end: pd.Timestamp) -> Iterator[tuple[str, SeriesJob]]:
-        """A per-series forecast job for each history, with the configured model or the stored choice."""
+    def _histories(self, pending: list[str], end: pd.Timestamp, summary: RunSummary) -> Iterator[tuple[str, pd.Series]]:
+        """Each series' regular history up to ``end``, read a block at a time; those too short are noted as waiting."""
+        for chunk in batches(pending, SERIES_PER_READ):
+            histories, short = read_histories(self.store, chunk, self._window(end))
+            summary.waiting.extend(short)
+            yield from histories.items()
+
+    def _series_outcomes(self, pending: list[str], end: pd.Timestamp, summary: RunSummary) -> Iterator[list[Outcome]]:
+        """Per-series forecasts on the parallel backend, from histories the engine reads or, on this machine's workers, each batch's worker."""
+        parallel = self.settings.parallel
+        url = worker_url(self.store, parallel)
+        if url is None:
+            yield from map_batches(run_series_job, self._jobs(self._histories(pending, end, summary), self._choices(), end), parallel)
+            return
+        window = self._window(end)
+        blocks = [
+            (block[0][0], HistoryBlock(url, window, tuple(block)))
+            for block in batches(self._jobs(((s, None) for s in pending), self._choices(), end), parallel.batch_size)
+        ]
+        series = {key: [s for s, _ in block.jobs] for key, block in blocks}
+        # A task per block; its jobs carry no history, so many blocks in flight weigh little.
+        for done in map_batches(run_history_block, blocks, parallel.model_copy(update={"batch_size": 1})):
+            for outcome in done:
+                if outcome.error is not None:  # the block's read failed: every series in it did
+                    yield [Outcome(s, error=outcome.error, detail=outcome.detail) for s in series[outcome.key]]
+                else:
+                    summary.waiting.extend(outcome.value.waiting)
+                    yield outcome.value.outcomes
+
+    def _jobs(self, histories: Iterable[tuple[str, pd.Series | None]], choices: Mapping[str, ModelChoice], end: pd.Timestamp) -> Iterator[tuple[str, SeriesJob]]:
+        """A per-series forecast job for each history (None: the worker reads it), with the configured model or the stored choice."""
         cfg = self.settings.forecast
         params = {"prophet": {"holidays_country": cfg.holidays_country}} if cfg.holidays_country else {}
         for series_id, y in histories:

@@ -3,7 +3,7 @@
 The engine reads everything a series needs from the store (its history, the model chosen
 earlier) into a ``SeriesJob``; ``run_series_job`` needs nothing else, so it runs the same in
 the engine's process, in a worker process or on a Dask worker, and the engine stores what
-comes back.
+comes back. On the engine's machine a worker reads the histories itself (``histories.py``).
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ import pytest
 from alerts.calendar import Calendar
 from forecaster.batches import SERIES_PER_READ
 from forecaster.errors import ConfigError
+from forecaster.histories import worker_url
 from forecaster.parallel import QUIET_WORKERS, map_batches
 from forecaster.series_job import SeriesJob, run_series_job
 from forecaster.settings import ParallelSettings
+from forecaster.store import Store
 from real_series import DailyEngine, rossmann_long
 
 STORES = [1, 3, 7, 9, 12]
@@ -132,6 +134,38 @@ def test_workers_have_a_read_block_of_series_in_flight_and_no_more():
     assert len(taken) == SERIES_PER_READ, "submitted before the first batch is waited for"
     values = [o.value for batch in [first, *outcomes] for o in batch]
     assert sorted(values) == list(range(3 * SERIES_PER_READ))
+
+
+def test_workers_reading_their_own_histories_hold_back_the_short_series_as_the_engine_does(tmp_path):
+    """On worker processes each task reads its batch's histories; a store only weeks old is waiting, not failed."""
+    long = rossmann_long([1, 3], since="2015-03-01")
+    young = rossmann_long([7], since="2015-05-15").assign(unique_id="new store")
+    runs = {}
+    for name, parallel in {"local": {}, "processes": {"backend": "processes", "workers": 2, "batch_size": 2}}.items():
+        engine = DailyEngine(pd.concat([long, young]), tmp_path / name, parallel=parallel)
+        try:
+            [summary] = engine.run_days(dt.date(2015, 6, 1), dt.date(2015, 6, 1))
+            vintages = engine.store.forecasts.issued_before(["store 1", "store 3"], dt.date(2015, 6, 1), dt.date(2015, 7, 31))
+            runs[name] = (summary.forecast, summary.waiting, summary.failed, vintages)
+        finally:
+            engine.close()
+    assert runs["processes"][:3] == runs["local"][:3] == (2, ["new store"], {})
+    pd.testing.assert_frame_equal(runs["processes"][3], runs["local"][3])
+
+
+def test_workers_read_the_store_only_on_this_machine_and_find_a_relative_sqlite_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store("sqlite:///relative/store.db")
+    try:
+        assert worker_url(store, ParallelSettings(backend="processes")) == f"sqlite:///{tmp_path / 'relative' / 'store.db'}"
+        assert worker_url(store, ParallelSettings(backend="dask")) is not None, "a local cluster"
+        assert worker_url(store, ParallelSettings(backend="dask", scheduler="tcp://10.0.0.5:8786")) is None, "a remote cluster may not reach it"
+        assert worker_url(store, ParallelSettings()) is None
+    finally:
+        store.close()
+    memory = Store("sqlite://")
+    assert worker_url(memory, ParallelSettings(backend="processes")) is None, "workers cannot see the engine's memory"
+    memory.close()
 
 
 def test_the_local_dask_cluster_runs_quiet_workers():
