@@ -79,14 +79,14 @@ def rossmann_deviations(store: int, start: str, end: str, changes: list[Change] 
 
 
 class DailyEngine:
-    """The engine over a long frame in a fresh SQLite store, run once per day at local midnight."""
+    """The engine over a long frame in a fresh store (SQLite unless ``url``), run once per day at local midnight."""
 
-    def __init__(self, long: pd.DataFrame, folder: Path, monitor: dict | None = None, **settings):
+    def __init__(self, long: pd.DataFrame, folder: Path, monitor: dict | None = None, url: str | None = None, **settings):
         self.settings = parse(
             {"timezone": BERLIN, "series": {"min_history": 56}, "forecast": {"model": "naive"}, "monitor": monitor or {}, **settings},
             "test config",
         )
-        self.store = Store(f"sqlite:///{folder / 'store.db'}").create()
+        self.store = Store(url or f"sqlite:///{folder / 'store.db'}").create()
         self.store.orders.replace_points(long)
         self.memory = MemoryNotifier()
         self.clock = SimulatedClock(dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))
