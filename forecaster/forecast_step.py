@@ -88,16 +88,16 @@ class ForecastStep:
             yield from map_batches(run_series_job, self._jobs(self._histories(pending, end, summary), self._choices(), end), parallel)
             return
         window = self._window(end)
-        blocks = [
-            (block[0][0], HistoryBlock(url, window, tuple(block)))
-            for block in batches(self._jobs(((s, None) for s in pending), self._choices(), end), parallel.batch_size)
-        ]
-        series = {key: [s for s, _ in block.jobs] for key, block in blocks}
-        # A task per block; its jobs carry no history, so many blocks in flight weigh little.
-        for done in map_batches(run_history_block, blocks, parallel.model_copy(update={"batch_size": 1})):
+        blocks = {
+            jobs[0][0]: HistoryBlock(url, window, tuple(jobs))
+            for jobs in batches(self._jobs(((s, None) for s in pending), self._choices(), end), parallel.batch_size)
+        }
+        # One block per task (batch_size 1), up to SERIES_PER_READ of them in flight: they carry
+        # no history, and each result is its block's forecasts only.
+        for done in map_batches(run_history_block, blocks.items(), parallel.model_copy(update={"batch_size": 1})):
             for outcome in done:
                 if outcome.error is not None:  # the block's read failed: every series in it did
-                    yield [Outcome(s, error=outcome.error, detail=outcome.detail) for s in series[outcome.key]]
+                    yield [Outcome(s, error=outcome.error, detail=outcome.detail) for s, _ in blocks[outcome.key].jobs]
                 else:
                     summary.waiting.extend(outcome.value.waiting)
                     yield outcome.value.outcomes

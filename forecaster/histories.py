@@ -69,7 +69,9 @@ _STORES: dict[str, Store] = {}  # a worker's connections, kept from one task to 
 
 def run_history_block(block: HistoryBlock) -> BlockForecasts:
     """Read the block's histories, then run each series' job; a failing series is that series' outcome."""
-    store = _STORES.get(block.url) or _STORES.setdefault(block.url, Store(block.url))
+    if block.url not in _STORES:
+        _STORES[block.url] = Store(block.url)
+    store = _STORES[block.url]
     histories, short = read_histories(store, [series_id for series_id, _ in block.jobs], block.window)
     jobs = [(series_id, dataclasses.replace(job, y=histories[series_id])) for series_id, job in block.jobs if series_id in histories]
     return BlockForecasts(run_batch(run_series_job, jobs), short)

@@ -3,9 +3,9 @@
 Every backend runs the same module-level function on the same inputs, so results are the same
 whichever runs them. A task that raises is reported as that item's error, never fatal to the
 others. Batches come back as they finish, so the caller stores results batch by batch, and at
-most a read block of series (``SERIES_PER_READ``, at least 2 batches per worker) is in flight:
-enough to keep the workers busy while the caller reads the next block, and memory stays bounded
-however many series there are.
+most ``SERIES_PER_READ`` items (a read block of series; at least 2 batches per worker) are in
+flight: enough to keep the workers busy while the caller reads the next block, and memory stays
+bounded however many series there are.
 """
 
 from __future__ import annotations

@@ -15,9 +15,12 @@ import pytest
 
 from alerts.calendar import Calendar
 from forecaster.batches import SERIES_PER_READ
+from forecaster.engine import RunSummary
 from forecaster.errors import ConfigError
+from forecaster.forecast_step import ForecastStep
 from forecaster.histories import worker_url
 from forecaster.parallel import QUIET_WORKERS, map_batches
+from forecaster.replay import run_times
 from forecaster.series_job import SeriesJob, run_series_job
 from forecaster.settings import ParallelSettings
 from forecaster.store import Store
@@ -152,6 +155,22 @@ def test_workers_reading_their_own_histories_hold_back_the_short_series_as_the_e
             engine.close()
     assert runs["processes"] == runs["local"]
     assert runs["local"][:3] == (2, ["new store"], {})
+
+
+def test_a_batch_whose_histories_cannot_be_read_fails_each_of_its_series_with_the_reason(tmp_path):
+    """A worker's read that fails is reported against every series of its batch; none is lost silently."""
+    engine = DailyEngine(rossmann_long([1, 3, 7]), tmp_path, parallel={"backend": "processes", "workers": 2, "batch_size": 2})
+    try:
+        with engine.store.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE points RENAME TO points_moved")
+        moment = run_times(dt.date(2015, 6, 1), dt.date(2015, 6, 1), "D", "Europe/Berlin")[0]
+        summary = RunSummary(as_of=moment)
+        ForecastStep(engine.settings, engine.store, "D").run(moment, pd.Timestamp("2015-05-31"), ["store 1", "store 3", "store 7"], summary)
+    finally:
+        engine.close()
+    assert summary.forecast == 0 and not summary.waiting
+    assert sorted(summary.failed) == ["store 1", "store 3", "store 7"]
+    assert all("no such table: points" in reason for reason in summary.failed.values()), summary.failed
 
 
 def test_workers_read_the_store_only_on_this_machine_and_find_a_relative_sqlite_file(tmp_path, monkeypatch):
