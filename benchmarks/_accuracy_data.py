@@ -41,7 +41,39 @@ def rossmann_daily(stores: int | None) -> pd.DataFrame:
     grid = pd.MultiIndex.from_product([sorted(long["unique_id"].unique()), days], names=["unique_id", "ds"])
     full = long.set_index(["unique_id", "ds"]).reindex(grid).reset_index()
     # 180 stores have no rows for 2014-07-01 .. 2014-12-31: unknown days, treated as closed.
-    return full.fillna({"y": 0.0, "promo": 0.0, "state_holiday": 0.0, "school_holiday": 0.0, "open": 0.0})
+    full = full.fillna({"y": 0.0, "promo": 0.0, "state_holiday": 0.0, "school_holiday": 0.0, "open": 0.0})
+    return store_regressors(full)
+
+
+def store_regressors(long: pd.DataFrame) -> pd.DataFrame:
+    """Add what ``store.csv`` says about each day of each store, all known in advance.
+
+    ``competition``: the log of the distance in metres to the nearest competitor from the month it
+    opened (always, where no opening date is given; 0 before it and where no competitor is known);
+    ``promo2``: 1 in the months of the store's continuing promotion (``PromoInterval``) from the
+    week it joined.
+    """
+    stores = pd.read_csv(DATA / "rossmann" / "store.csv", dtype={"PromoInterval": str})
+    stores["unique_id"] = stores["Store"].astype(str).str.zfill(4)
+    opened = pd.to_datetime(pd.DataFrame({
+        "year": stores["CompetitionOpenSinceYear"].fillna(1900), "month": stores["CompetitionOpenSinceMonth"].fillna(1), "day": 1,
+    }))
+    joined = pd.to_datetime(
+        stores["Promo2SinceYear"].fillna(2100).astype(int).astype(str) + "-W" + stores["Promo2SinceWeek"].fillna(1).astype(int).astype(str).str.zfill(2) + "-1",
+        format="%G-W%V-%u",
+    )
+    months = stores["PromoInterval"].fillna("").str.replace("Sept", "Sep").str.split(",")
+    per_store = pd.DataFrame({
+        "unique_id": stores["unique_id"], "opened": opened, "distance": np.log(stores["CompetitionDistance"]),
+        "joined": joined.where(stores["Promo2"] == 1), "months": months,
+    })
+    rows = long[["unique_id", "ds"]].merge(per_store, on="unique_id", how="left")
+    promo_month = [month in months for month, months in zip(rows["ds"].dt.strftime("%b"), rows["months"])]
+    competition = np.where(rows["ds"] >= rows["opened"], rows["distance"], np.nan)
+    return long.assign(
+        competition=np.nan_to_num(competition, nan=0.0),
+        promo2=((rows["ds"] >= rows["joined"]) & np.array(promo_month)).astype(float).to_numpy(),
+    )
 
 
 def rossmann_case(stores: int | None) -> Case:
@@ -59,7 +91,8 @@ def rossmann_weekly_case(stores: int | None, horizon: int = 8) -> Case:
     week = long["ds"] - pd.to_timedelta(long["ds"].dt.weekday, unit="D")
     weekly = long.assign(ds=week).groupby(["unique_id", "ds"], as_index=False).agg(
         y=("y", "sum"), promo=("promo", "mean"), state_holiday=("state_holiday", "mean"),
-        school_holiday=("school_holiday", "mean"), open=("open", "max"), days=("y", "size"),
+        school_holiday=("school_holiday", "mean"), competition=("competition", "mean"), promo2=("promo2", "mean"),
+        open=("open", "max"), days=("y", "size"),
     )
     weekly = weekly[weekly["days"] == 7].drop(columns="days")
     cut = weekly["ds"].max() - pd.Timedelta(weeks=horizon - 1)
