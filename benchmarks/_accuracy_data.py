@@ -86,13 +86,16 @@ def rossmann_case(stores: int | None) -> Case:
 
 
 def rossmann_weekly_case(stores: int | None, horizon: int = 8) -> Case:
-    """Rossmann summed into Monday weeks (open if any day is), the last ``horizon`` full weeks held out."""
+    """Rossmann summed into Monday weeks (open if any day is), the last ``horizon`` full weeks held out.
+
+    Without the competitor's distance, which is constant for most stores: with it, gbm's weekly
+    backtest errors grew and selection turned to the ensemble (benchmarks/README.md, "Forecast accuracy").
+    """
     long = rossmann_daily(stores)
     week = long["ds"] - pd.to_timedelta(long["ds"].dt.weekday, unit="D")
     weekly = long.assign(ds=week).groupby(["unique_id", "ds"], as_index=False).agg(
         y=("y", "sum"), promo=("promo", "mean"), state_holiday=("state_holiday", "mean"),
-        school_holiday=("school_holiday", "mean"), competition=("competition", "mean"), promo2=("promo2", "mean"),
-        open=("open", "max"), days=("y", "size"),
+        school_holiday=("school_holiday", "mean"), promo2=("promo2", "mean"), open=("open", "max"), days=("y", "size"),
     )
     weekly = weekly[weekly["days"] == 7].drop(columns="days")
     cut = weekly["ds"].max() - pd.Timedelta(weeks=horizon - 1)
