@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,11 +109,23 @@ def map_batches(fn: Callable[[Any], Any], items: Iterable[tuple[str, Any]], sett
         with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_each, mp_context=_worker_context(fn)) as pool:
             for _ in range(workers):  # one task each starts every worker now, while the first items are read
                 pool.submit(int)
-            yield from _bounded(lambda batch: pool.submit(run_batch, fn, batch), chunks, _in_flight(workers, settings), _wait_futures)
+            finished: queue.SimpleQueue = queue.SimpleQueue()
+            yield from _bounded(
+                lambda batch: pool.submit(run_batch, fn, batch).add_done_callback(finished.put),
+                lambda: finished.get().result(), chunks, _in_flight(workers, settings),
+            )
     else:
         with _dask_client(settings) as client:
+            from distributed import as_completed
+
             workers = max(1, len(client.scheduler_info()["workers"]))
-            yield from _bounded(lambda batch: client.submit(run_batch, fn, batch, pure=False), chunks, _in_flight(workers, settings), _wait_dask)
+            # Results are fetched from the workers in the client's background thread as tasks
+            # finish, not one round trip at a time while this thread would be storing.
+            finished = as_completed(with_results=True)
+            yield from _bounded(
+                lambda batch: finished.add(client.submit(run_batch, fn, batch, pure=False)),
+                lambda: next(finished)[1], chunks, _in_flight(workers, settings),
+            )
 
 
 def _in_flight(workers: int, settings: ParallelSettings) -> int:
@@ -124,28 +137,17 @@ def _in_flight(workers: int, settings: ParallelSettings) -> int:
     return max(2 * workers, -(-SERIES_PER_READ // settings.batch_size))
 
 
-def _bounded(submit, chunks, limit: int, wait_some) -> Iterator[list[Outcome]]:
-    """Keep at most ``limit`` batches in flight; yield each finished batch's outcomes."""
-    pending = set()
+def _bounded(submit: Callable[[list], None], next_done: Callable[[], list[Outcome]], chunks, limit: int) -> Iterator[list[Outcome]]:
+    """Keep at most ``limit`` batches in flight; yield each batch's outcomes as it finishes."""
+    in_flight = 0
     for batch in chunks:
-        pending.add(submit(batch))
-        if len(pending) >= limit:
-            done, pending = wait_some(pending)
-            yield from (future.result() for future in done)
-    while pending:
-        done, pending = wait_some(pending)
-        yield from (future.result() for future in done)
-
-
-def _wait_futures(pending):
-    return wait(pending, return_when=FIRST_COMPLETED)
-
-
-def _wait_dask(pending):
-    from distributed import wait as dask_wait
-
-    done, rest = dask_wait(list(pending), return_when="FIRST_COMPLETED")
-    return done, set(rest)
+        submit(batch)
+        in_flight += 1
+        if in_flight >= limit:
+            yield next_done()
+            in_flight -= 1
+    for _ in range(in_flight):
+        yield next_done()
 
 
 @contextlib.contextmanager
