@@ -5,8 +5,9 @@
 
 Every method sees the same history and forecasts the same holdout in one run. Rossmann: the last six
 weeks of ``train`` (2015-06-20 .. 2015-07-31, horizon 42), scored over open days with sales > 0
-(RMSPE as in the Kaggle competition); promo, state and school holidays and open are known-future
-regressors for salescast. The weekly case sums Rossmann into Monday weeks (last 8 weeks held out).
+(RMSPE as in the Kaggle competition); promo, state and school holidays, open and what store.csv
+says in advance (the competitor's distance from the month it opened, the Promo2 months) are
+known-future regressors for salescast. The weekly case sums Rossmann into Monday weeks (last 8 weeks held out).
 Online Retail: daily revenue of the top five countries and the total, last 28 days held out.
 MASE is the mean over series of the holdout MAE over the in-sample seasonal-naive MAE; |bias| is
 the mean over series of |forecast total / actual total - 1| on the scored periods (MAE rewards
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python3 benchmarks/accuracy.py" + (f" --stores {args.stores}" if args.stores else "")
     text = "\n\n".join([
         SECTION, f"`{command}` ({pd.Timestamp.now():%Y-%m-%d}, 2 cores). salescast = `model: auto` over "
-        "the candidates gbm (global gradient boosting with the known-future regressors) and seasonal naive "
+        "the candidates gbm (global gradient boosting with the known-future regressors; on Rossmann promo, holidays, open and, from store.csv, the competitor and Promo2) and seasonal naive "
         "(plus ets on Online Retail; tsb for intermittent series) and their ensemble (median of the candidates within 1.25x "
         "of the best's backtest MASE), picked by a 2-fold rolling-origin backtest (the best over all series, "
         "unless another wins a series in both folds by 10%) whose residuals also calibrate the conformal "
