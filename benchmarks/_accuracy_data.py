@@ -68,7 +68,7 @@ def store_regressors(long: pd.DataFrame) -> pd.DataFrame:
         "joined": joined.where(stores["Promo2"] == 1), "months": months,
     })
     rows = long[["unique_id", "ds"]].merge(per_store, on="unique_id", how="left")
-    promo_month = [month in months for month, months in zip(rows["ds"].dt.strftime("%b"), rows["months"])]
+    promo_month = [month in promo_months for month, promo_months in zip(rows["ds"].dt.strftime("%b"), rows["months"])]
     competition = np.where(rows["ds"] >= rows["opened"], rows["distance"], np.nan)
     return long.assign(
         competition=np.nan_to_num(competition, nan=0.0),
