@@ -48,11 +48,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+import yaml
 
 from _resampled import resampled_stores, rossmann_wide
 
 from forecaster.engine import Engine
-from forecaster.parallel import quiet_worker_environment
+from forecaster.parallel import quiet_worker_config
 from forecaster.replay import SimulatedClock, run_times
 from forecaster.settings import parse
 from forecaster.store import Store
@@ -178,12 +179,14 @@ def _write_vintages(url: str, long: pd.DataFrame, days: list[dt.date]) -> None:
 @contextlib.contextmanager
 def dask_cluster(workers: int, folder: Path):
     """A Dask scheduler and ``workers`` single-threaded workers started as their own processes, as an
-    operator runs them beside the service (with the settings the README gives); yields its address and the processes' ids."""
+    operator runs them beside the service (with the config file the README gives); yields its address and the processes' ids."""
     from distributed import Client
 
     file = folder / "scheduler.json"
     file.unlink(missing_ok=True)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": {**os.environ, **quiet_worker_environment()}}
+    config = folder / "dask.yaml"
+    config.write_text(yaml.safe_dump(quiet_worker_config()), encoding="utf-8")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": {**os.environ, "DASK_CONFIG": str(config)}}
     processes = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--scheduler-file", str(file), "--host", "127.0.0.1", "--port", "0", "--no-dashboard"], **quiet)]
     try:
         deadline = time.monotonic() + 60

@@ -28,13 +28,17 @@ _CONNECT_SECONDS = 10  # a reachable scheduler answers in well under this
 # Dask settings for the workers of a local cluster. The engine reads no worker profiles or
 # metrics, and a worker's timers (its stack sampled every 10 ms, the event loop's health every
 # 20 ms, memory every 0.1 s, psutil every 0.5 s) take the GIL from the fit running beside them:
-# every fit ran about a tenth slower on two cores (benchmarks/README.md, "Speed"). The README
-# gives the same settings, as environment variables, for workers an operator runs.
+# every fit ran about a tenth slower on two cores. Dask's nanny also starts workers with
+# MALLOC_TRIM_THRESHOLD_=65536, which hands freed memory back to the OS at once: each batch's
+# histories were paged in again (five times the page faults), and the 10,000-series run took
+# 2-3 s longer (benchmarks/README.md, "Speed"). The README gives the same settings, as a Dask
+# config file, for workers an operator runs.
 QUIET_WORKERS = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.worker.memory.monitor-interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,  # None: not set
 }
 
 
@@ -89,9 +93,16 @@ def _worker_context(fn: Callable[[Any], Any]):
     return context
 
 
-def quiet_worker_environment() -> dict[str, str]:
-    """``QUIET_WORKERS`` as the environment variables Dask reads (``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED``...)."""
-    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value) for key, value in QUIET_WORKERS.items()}
+def quiet_worker_config() -> dict:
+    """``QUIET_WORKERS`` as the nested mapping of a Dask config file (a variable cannot unset the nanny's one)."""
+    config: dict = {}
+    for key, value in QUIET_WORKERS.items():
+        *parents, leaf = key.split(".")
+        node = config
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return config
 
 
 def _workers(settings: ParallelSettings) -> int:

@@ -4,14 +4,17 @@ scheduler with workers started as separate processes on 127.0.0.1."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from alerts.calendar import Calendar
 from forecaster.batches import SERIES_PER_READ
@@ -19,7 +22,7 @@ from forecaster.engine import RunSummary
 from forecaster.errors import ConfigError
 from forecaster.forecast_step import ForecastStep
 from forecaster.histories import worker_url
-from forecaster.parallel import QUIET_WORKERS, map_batches
+from forecaster.parallel import QUIET_WORKERS, map_batches, quiet_worker_config
 from forecaster.replay import run_times
 from forecaster.series_job import SeriesJob, run_series_job
 from forecaster.settings import ParallelSettings
@@ -37,18 +40,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _readme_worker_config() -> str:
+    """The Dask config file the README gives for the workers an operator starts."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    return re.search(r"```yaml\n(.*?)```", readme[readme.index("Workers you start yourself"):], re.S).group(1)
+
+
 @pytest.fixture(scope="module")
-def dask_scheduler():
-    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; yields the scheduler address."""
+def dask_scheduler(tmp_path_factory):
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, with the README's worker config; yields the scheduler address."""
     from distributed import Client
 
+    config = tmp_path_factory.mktemp("dask") / "salescast.yaml"
+    config.write_text(_readme_worker_config(), encoding="utf-8")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": {**os.environ, "DASK_CONFIG": str(config)}}
     address = f"tcp://127.0.0.1:{_free_port()}"
     host, port = address.removeprefix("tcp://").split(":")
-    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", host, "--port", port, "--no-dashboard"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", host, "--port", port, "--no-dashboard"], **quiet)
     workers = [
-        subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard"], **quiet)
         for _ in range(2)
     ]
     try:
@@ -188,12 +198,19 @@ def test_workers_read_the_store_only_on_this_machine_and_find_a_relative_sqlite_
     memory.close()
 
 
-def test_the_local_dask_cluster_runs_quiet_workers():
+def test_the_readme_gives_operators_the_local_clusters_worker_settings():
+    assert yaml.safe_load(_readme_worker_config()) == quiet_worker_config()
+
+
+@pytest.mark.parametrize("backend", ["dask local cluster", "dask scheduler"])
+def test_dask_workers_run_quiet_and_keep_the_c_librarys_memory_trimming(backend, dask_scheduler):
     import dask
 
+    settings = _backends(dask_scheduler)[backend]
     keys = [(key, key) for key in QUIET_WORKERS]  # each worker reports its own setting
-    seen = {o.key: o.value for batch in map_batches(dask.config.get, keys, ParallelSettings(backend="dask", workers=1)) for o in batch}
-    assert seen == QUIET_WORKERS
+    assert {o.key: o.value for batch in map_batches(dask.config.get, keys, settings) for o in batch} == QUIET_WORKERS
+    trim = [o.value for batch in map_batches(os.environ.get, [("trim", "MALLOC_TRIM_THRESHOLD_")], settings) for o in batch]
+    assert trim == [None]  # Dask's nanny would set 65536
 
 
 def test_a_dask_scheduler_that_is_not_there_is_a_config_error():
