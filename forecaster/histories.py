@@ -2,8 +2,9 @@
 
 On worker processes of this machine (``processes``, a local Dask cluster) each task reads its own
 batch's histories: the engine's process then only stores what comes back, where reading every
-history itself kept the workers waiting on it (benchmarks/README.md, "Speed"). A remote Dask
-cluster, which may not reach the store, gets the histories from the engine.
+history itself kept the workers waiting on it (benchmarks/README.md, "Speed"). A running Dask
+scheduler's workers, which may not reach the store, get the histories from the engine unless
+``parallel.workers_read_store`` says they reach it.
 """
 
 from __future__ import annotations
@@ -80,10 +81,12 @@ def run_history_block(block: HistoryBlock) -> BlockForecasts:
 def worker_url(store: Store, parallel: ParallelSettings) -> str | None:
     """The store's URL for workers that read their own histories, or None when the engine reads them.
 
-    Workers read on this machine's backends only, and not from a database in the engine's memory.
-    A relative SQLite path is made absolute, so a worker started elsewhere finds the same file.
+    Workers read on this machine's backends, and a scheduler's when ``workers_read_store`` says
+    they reach the store; never from a database in the engine's memory. A relative SQLite path is
+    made absolute, so a worker started elsewhere finds the same file.
     """
-    if parallel.backend == "local" or parallel.scheduler:
+    reads = parallel.workers_read_store if parallel.workers_read_store is not None else not parallel.scheduler
+    if parallel.backend == "local" or not reads:
         return None
     url = store.engine.url
     if url.get_backend_name() == "sqlite":

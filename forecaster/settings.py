@@ -116,6 +116,10 @@ class ParallelSettings(Frozen):
     )
     batch_size: int = Field(25, ge=1, description="Series per task sent to a worker.")
     scheduler: str | None = Field(None, description="Address of a running Dask scheduler (tcp://host:8786); default: a local cluster.")
+    workers_read_store: bool | None = Field(
+        None, description="Workers read their series' histories from the store.url themselves; default: yes for processes and a local "
+        "cluster, no for a scheduler's workers, which may not reach the store (the engine sends them the histories).",
+    )
 
 
 class StoreSettings(Frozen):

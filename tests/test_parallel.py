@@ -86,6 +86,7 @@ def _backends(dask_scheduler: str) -> dict[str, ParallelSettings]:
         "processes": ParallelSettings(backend="processes", workers=2, batch_size=2),
         "dask local cluster": ParallelSettings(backend="dask", workers=2, batch_size=2),
         "dask scheduler": ParallelSettings(backend="dask", scheduler=dask_scheduler, batch_size=2),
+        "dask scheduler, workers read the store": ParallelSettings(backend="dask", scheduler=dask_scheduler, batch_size=2, workers_read_store=True),
     }
 
 
@@ -190,6 +191,8 @@ def test_workers_read_the_store_only_on_this_machine_and_find_a_relative_sqlite_
         assert worker_url(store, ParallelSettings(backend="processes")) == f"sqlite:///{tmp_path / 'relative' / 'store.db'}"
         assert worker_url(store, ParallelSettings(backend="dask")) is not None, "a local cluster"
         assert worker_url(store, ParallelSettings(backend="dask", scheduler="tcp://10.0.0.5:8786")) is None, "a remote cluster may not reach it"
+        assert worker_url(store, ParallelSettings(backend="dask", scheduler="tcp://10.0.0.5:8786", workers_read_store=True)) is not None
+        assert worker_url(store, ParallelSettings(backend="processes", workers_read_store=False)) is None
         assert worker_url(store, ParallelSettings()) is None
     finally:
         store.close()
