@@ -8,7 +8,10 @@ reselecting, horizon 28); and 10,000 series resampled from Rossmann stores with 
 and memory show. The forecast phase runs on each backend: ``local``, ``processes``, ``dask`` with
 a local cluster the run starts and stops, and ``dask`` with a scheduler and workers already
 running (started as their own processes before the run, as an operator keeps them beside the
-service; their memory counts). The ``global`` phase runs the forecast phase with ``model: gbm``,
+service; their memory counts), once sent the histories by the engine (the default) and once
+reading them from the store (``workers_read_store``); it runs ``--repeat`` times on every backend
+in turn, and the table gives each backend's median with every run's seconds, as single runs on
+two shared cores varied by up to a tenth. The ``global`` phase runs the forecast phase with ``model: gbm``,
 one gradient-boosting model across every series of the set, in the engine's process (its closed
 days from the calendar): on a first run, which also backtests it on 3 folds to calibrate its
 intervals, and on the next day's run, which keeps that calibration and fits once. The monitor phase judges one new day per series against a week
@@ -23,7 +26,7 @@ Peers on the same Rossmann series and history in the same run: statsforecast's A
 own parallelism (``n_jobs`` = workers), and Prophet fitted per series on a sample, its time
 extrapolated to every series (marked so).
 
-    python3 benchmarks/speed.py [--stores 1115] [--big 10000] [--workers 2] [--prophet-sample 20]
+    python3 benchmarks/speed.py [--stores 1115] [--big 10000] [--workers 2] [--prophet-sample 20] [--repeat 3]
                                 [--phases forecast,global,monitor,overview]
 
 prints a table and writes it under "Speed" in benchmarks/README.md.
@@ -226,22 +229,42 @@ def _forecast_row(
     return row
 
 
-def engine_phases(name: str, long: pd.DataFrame, model: str, history: int, workers: int, folder: Path, phases: set[str]) -> list[dict]:
-    """The forecast phase on every backend, the monitor phase and the dashboard overview, for one set of series, as rows of the table."""
+def _backend_rows(name: str, base: Path, model: str, history: int, workers: int, folder: Path) -> list[dict]:
+    """One forecast run on each backend, as rows of the table."""
+    backends = {
+        "local": {"backend": "local"},
+        f"processes ({workers})": {"backend": "processes", "workers": workers},
+        f"dask local cluster ({workers})": {"backend": "dask", "workers": workers},
+    }
+    rows = [_forecast_row(name, base, model, history, backend, parallel) for backend, parallel in backends.items()]
+    with dask_cluster(workers, folder) as (address, pids):
+        rows.append(_forecast_row(name, base, model, history, f"dask scheduler ({workers}, running)", {"backend": "dask", "scheduler": address}, pids))
+        rows.append(_forecast_row(name, base, model, history, f"dask scheduler ({workers}, running), workers read the store",
+                                  {"backend": "dask", "scheduler": address, "workers_read_store": True}, pids))
+    return rows
+
+
+def _medians(runs: list[dict]) -> list[dict]:
+    """One row per method: the median seconds of its runs (all of them kept under ``runs``), the largest peak."""
+    methods = dict.fromkeys(r["method"] for r in runs)
+    rows = []
+    for method in methods:
+        same = [r for r in runs if r["method"] == method]
+        seconds = sorted(r["seconds"] for r in same)
+        rows.append({**same[0], "seconds": float(np.median(seconds)), "peak_mib": max(r["peak_mib"] for r in same), "runs": seconds})
+    return rows
+
+
+def engine_phases(name: str, long: pd.DataFrame, model: str, history: int, workers: int, folder: Path, phases: set[str], repeat: int = 1) -> list[dict]:
+    """The forecast phase on every backend (``repeat`` times in turn, as medians), the monitor phase
+    and the dashboard overview, for one set of series, as rows of the table."""
     base = folder / f"{name}.db"
     store = Store(f"sqlite:///{base}").create()
     store.orders.replace_points(long)
     store.close()
     rows = []
     if "forecast" in phases:
-        backends = {
-            "local": {"backend": "local"},
-            f"processes ({workers})": {"backend": "processes", "workers": workers},
-            f"dask local cluster ({workers})": {"backend": "dask", "workers": workers},
-        }
-        rows += [_forecast_row(name, base, model, history, backend, parallel) for backend, parallel in backends.items()]
-        with dask_cluster(workers, folder) as (address, pids):
-            rows.append(_forecast_row(name, base, model, history, f"dask scheduler ({workers}, running)", {"backend": "dask", "scheduler": address}, pids))
+        rows += _medians([row for _ in range(repeat) for row in _backend_rows(name, base, model, history, workers, folder)])
     if "global" in phases:
         for day_before, what in ((False, "first run: backtest for its intervals + fit"), (True, "next day: fit only")):
             rows.append(_forecast_row(name, base, "gbm", history, f"in-process, {what}", {"backend": "local"}, phase="forecast, global model", day_before=day_before))
@@ -300,11 +323,12 @@ def peers(long: pd.DataFrame, workers: int, prophet_sample: int) -> list[dict]:
 def table(rows: list[dict]) -> str:
     """Markdown rows; the last column is the in-process forecast time of the same set over this row's."""
     local = {r["set"]: r["seconds"] for r in rows if r["method"].endswith(", local")}
-    lines = ["| series | phase | method | series | seconds | series / s | peak MiB | local / this |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| series | phase | method | series | seconds | series / s | peak MiB | local / this | runs, s |", "|---|---|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         ratio = f"{local[r['set']] / r['seconds']:.2f}" if r["phase"] == "forecast" and r["set"] in local else ""
         peak = "" if pd.isna(r["peak_mib"]) else f"{r['peak_mib']:.0f}"
-        lines.append(f"| {r['set']} | {r['phase']} | {r['method']} | {r['series']} | {r['seconds']:.1f} | {r['series'] / r['seconds']:.1f} | {peak} | {ratio} |")
+        runs = ", ".join(f"{s:.1f}" for s in r.get("runs", [])) if len(r.get("runs", [])) > 1 else ""
+        lines.append(f"| {r['set']} | {r['phase']} | {r['method']} | {r['series']} | {r['seconds']:.1f} | {r['series'] / r['seconds']:.1f} | {peak} | {ratio} | {runs} |")
     return "\n".join(lines)
 
 
@@ -314,6 +338,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=10_000, help="series in the resampled set (0: skip it)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--prophet-sample", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the forecast phase on each backend, in turn; the table gives the median")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)} (peers run with forecast)")
     parser.add_argument("--no-readme", action="store_true", help="print only (always so unless every phase runs)")
     args = parser.parse_args()
@@ -322,17 +347,17 @@ def main() -> None:
         parser.error(f"--phases: unknown {', '.join(sorted(phases - set(PHASES)))}; choose from {', '.join(PHASES)}")
     long = rossmann(args.stores)
     with tempfile.TemporaryDirectory(prefix="salescast-speed-") as tmp:
-        rows = engine_phases("Rossmann", long, "ets", HISTORY, args.workers, Path(tmp), phases)
+        rows = engine_phases("Rossmann", long, "ets", HISTORY, args.workers, Path(tmp), phases, args.repeat)
         if args.big:
             big = resampled_stores(args.big, pd.Timestamp("2013-01-01"), pd.Timestamp(AS_OF) - pd.Timedelta(days=1))
-            rows += engine_phases(f"resampled {args.big:,}", big, "naive", len(big.ds.unique()), args.workers, Path(tmp), phases)
+            rows += engine_phases(f"resampled {args.big:,}", big, "naive", len(big.ds.unique()), args.workers, Path(tmp), phases, args.repeat)
             del big
     if "forecast" in phases:
         rows += peers(long, args.workers, args.prophet_sample)
     result = table(rows)
     print(result)
     if not args.no_readme and phases == set(PHASES):
-        command = f"python3 benchmarks/speed.py --stores {args.stores} --big {args.big} --workers {args.workers}"
+        command = f"python3 benchmarks/speed.py --stores {args.stores} --big {args.big} --workers {args.workers} --repeat {args.repeat}"
         section = f"## Speed\n\n`{command}` ({dt.date.today()}, {psutil.cpu_count()} cores): {__doc__.split(chr(10) + chr(10))[1].replace(chr(10), ' ')}\n\n{result}\n"
         text = README.read_text(encoding="utf-8")
         start = text.find("## Speed\n")
