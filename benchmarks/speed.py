@@ -216,13 +216,16 @@ def _forecast_row(
 
     ``day_before``: a run the day before goes first, untimed, so the timed one is the next daily run.
     """
-    copy = base.with_name(f"{base.stem}-forecast.db")
+    # A folder of its own: a running cluster's workers keep their connection to the file they read
+    # (and its write-ahead log) after the run, so no later run may reuse the name.
+    folder = Path(tempfile.mkdtemp(prefix="forecast-", dir=base.parent))
+    copy = folder / base.name
     shutil.copy(base, copy)
     settings = _settings(model, parallel, history)
     if day_before:
         _run(f"sqlite:///{copy}", settings, AS_OF - dt.timedelta(days=1))
     summary, peak = measured(_run, f"sqlite:///{copy}", settings, AS_OF, workers=workers)
-    copy.unlink()
+    shutil.rmtree(folder)
     row = {"set": name, "phase": phase, "method": f"salescast {model}, {backend}", "series": summary.forecast,
            "seconds": summary.steps["forecast"]["seconds"], "peak_mib": peak}
     print(row, file=sys.stderr, flush=True)
