@@ -31,8 +31,8 @@ _CONNECT_SECONDS = 10  # a reachable scheduler answers in well under this
 # every fit ran about a tenth slower on two cores. Dask's nanny also starts workers with
 # MALLOC_TRIM_THRESHOLD_=65536, which hands freed memory back to the OS at once: each batch's
 # histories were paged in again (three to five times the page faults), and the 10,000-series
-# run took about 2.5 s longer (benchmarks/README.md, "Speed"). The README gives the same settings, as a Dask
-# config file, for workers an operator runs.
+# run took about 2.5 s longer (benchmarks/README.md, "Speed"). The README gives the same
+# settings, as a Dask config file, for workers an operator runs.
 QUIET_WORKERS = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
