@@ -346,6 +346,8 @@ def main() -> None:
     parser.add_argument("--no-readme", action="store_true", help="print only (always so unless every phase runs)")
     args = parser.parse_args()
     phases = set(args.phases.split(","))
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1 run")
     if not phases <= set(PHASES):
         parser.error(f"--phases: unknown {', '.join(sorted(phases - set(PHASES)))}; choose from {', '.join(PHASES)}")
     long = rossmann(args.stores)
